@@ -1,0 +1,1 @@
+"""sipsimple's tests (a package so that helpers import as ``tests.peers...`` from anywhere)."""

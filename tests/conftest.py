@@ -1,0 +1,80 @@
+"""Shared fixtures: real peers on 127.0.0.1 and scratch directories.
+
+Fixtures
+    kamailio        session-wide Kamailio with presence, MSRP relay and TLS (tests.peers.kamailio.Kamailio)
+    baresip_factory make(**Baresip kwargs) -> started tests.peers.baresip.Baresip, stopped after the test
+    tmp_run_dir     an empty directory for one test's peer files and logs
+
+Helpers to import: ``from tests.peers.ports import free_port, free_port_range``,
+``from tests.peers.sipp import run_sipp, SippProcess``.
+
+Tests that use a peer fixture are marked ``interop`` automatically, so
+``pytest -m "not interop"`` runs only what needs no outside program.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers.baresip import Baresip
+from tests.peers.kamailio import Kamailio
+
+PEER_FIXTURES = {"kamailio", "baresip_factory"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "interop: talks to a real peer (Kamailio, sipp, baresip)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if PEER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.interop)
+
+
+def _require(program: str) -> None:
+    # a missing peer is a broken setup, not a reason to skip: say how to fix it
+    if shutil.which(program) is None:
+        pytest.fail(f"'{program}' is not installed; run 'make install-deps'", pytrace=False)
+
+
+@pytest.fixture
+def tmp_run_dir(tmp_path: Path) -> Path:
+    """An empty directory for this test's peer configuration, logs and recordings."""
+    path = tmp_path / "run"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
+    """Registrar/proxy for users alice, bob, carol (passwords in ``.users``) with presence, MSRP relay and TLS."""
+    _require("kamailio")
+    server = Kamailio(tmp_path_factory.mktemp("kamailio")).start({"presence", "msrp", "tls"})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def baresip_factory(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
+    """Start baresip peers: ``make(user='bob', password='bobpw', registrar=f'{kam.host}:{kam.port}')``."""
+    _require("baresip")
+    started: list[Baresip] = []
+
+    def make(**kwargs: Any) -> Baresip:
+        peer = Baresip(tmp_path / f"baresip-{len(started)}", **kwargs)
+        started.append(peer)
+        return peer.start()
+
+    try:
+        yield make
+    finally:
+        for peer in started:
+            peer.stop()
