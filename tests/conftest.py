@@ -63,6 +63,31 @@ def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kamailio]:
 
 
 @pytest.fixture
+def engine() -> Iterator[Any]:
+    """The Engine started on 127.0.0.1 with UDP, TCP and TLS (TLS server checks off), stopped after."""
+    from sipsimple.core import Engine
+
+    eng = Engine()
+    eng.start(local_ip="127.0.0.1", transports=("udp", "tcp", "tls"), tls_verify_server=False)
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Any]:
+    """A NotificationRecorder for every notification posted during the test."""
+    from tests.notifications import NotificationRecorder
+
+    rec = NotificationRecorder()
+    try:
+        yield rec
+    finally:
+        rec.close()
+
+
+@pytest.fixture
 def baresip_factory(tmp_path: Path) -> Iterator[Callable[..., Baresip]]:
     """Start baresip peers: ``make(user='bob', password='bobpw', registrar=f'{kam.host}:{kam.port}')``."""
     _require("baresip")

@@ -9,7 +9,8 @@ thread is gone. Notifications (sender: the Engine):
 - ``SCEngineWillEnd`` / ``SCEngineDidEnd``: around ``stop()``.
 - ``SCEngineSIPTrace`` (with ``trace_sip=True``): data: ``direction`` ("in"/"out"),
   ``transport``, ``source_ip``, ``source_port``, ``destination_ip``, ``destination_port``,
-  ``data`` (the raw message, bytes), ``timestamp``.
+  ``data`` (the raw message, bytes), ``timestamp``. Sofia-SIP's dump of an outgoing
+  message holds its start line and headers; the body shows in the ``in`` record.
 - ``SCEngineGotMessage``: an out-of-dialog MESSAGE arrived (the stack answered it 200);
   data: ``request_uri``, ``from_header``, ``to_header``, ``content_type``, ``body``,
   ``call_id``, ``message`` (the SIPMessage).

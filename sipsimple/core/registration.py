@@ -164,6 +164,8 @@ class Registration(Primitive):
             return
         self.state = "failed"
         self.expires = None
+        # Sofia keeps a challenged request waiting for credentials on its handle: retry on a new one
+        self._release()
         self._failures += 1
         delay = min(self.retry_interval * 2 ** (self._failures - 1), self.max_retry_interval)
         retry_after = message.header("retry-after") if message is not None else None

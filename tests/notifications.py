@@ -1,0 +1,59 @@
+"""Recording notifications in tests and waiting for them without sleeping."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sipsimple.notification import Notification, NotificationCenter
+
+
+class NotificationRecorder:
+    """Records every notification (optionally only some names); ``wait`` blocks until one matches."""
+
+    def __init__(self, *names: str, sender: Any = None) -> None:
+        self.names = set(names)
+        self.notifications: list[Notification] = []
+        self._cond = threading.Condition()
+        self._sender = sender
+        NotificationCenter().add_observer(self, sender=sender)
+
+    def __call__(self, notification: Notification) -> None:
+        if self.names and notification.name not in self.names:
+            return
+        with self._cond:
+            self.notifications.append(notification)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        NotificationCenter().discard_observer(self, sender=self._sender)
+
+    def __enter__(self) -> NotificationRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def of(self, name: str, sender: Any = None) -> list[Notification]:
+        with self._cond:
+            return [n for n in self.notifications if n.name == name and (sender is None or n.sender is sender)]
+
+    def wait(self, name: str, sender: Any = None, predicate: Callable[[Notification], bool] | None = None,
+             timeout: float = 10.0, count: int = 1) -> Notification:
+        """The ``count``-th notification ``name`` (from ``sender``, matching ``predicate``)."""
+        def matching() -> list[Notification]:
+            return [n for n in self.notifications if n.name == name and (sender is None or n.sender is sender)
+                    and (predicate is None or predicate(n))]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(matching()) >= count, timeout):
+                seen = [n.name for n in self.notifications][-20:]
+                raise AssertionError(f"no {name} within {timeout} s (last seen: {seen})")
+            return matching()[count - 1]
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds, re-checked at each notification."""
+        with self._cond:
+            if not self._cond.wait_for(condition, timeout):
+                raise AssertionError(f"condition not met within {timeout} s")

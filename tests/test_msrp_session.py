@@ -1,0 +1,340 @@
+"""MSRP sessions between two of our endpoints on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import ssl
+
+import pytest
+
+from sipsimple.msrp.errors import (
+    MSRPAbortedError,
+    MSRPConnectError,
+    MSRPProtocolError,
+    MSRPSessionError,
+    MSRPTimeoutError,
+    MSRPTransactionError,
+)
+from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.message import MSRPData
+from sipsimple.msrp.messages import MemorySink
+from sipsimple.msrp.parser import MSRPParser
+from sipsimple.msrp.session import MSRPSession
+from sipsimple.msrp.transport import MSRPTransport
+from sipsimple.msrp.uri import MSRPURI
+
+from .msrp_helpers import Pair, run, wait_until
+
+
+def test_chat_both_ways_with_success_reports():
+    async def main():
+        async with Pair() as pair:
+            first = pair.a.send_message("hello bob", success_report=True)
+            result = await first.wait()
+            assert result.code == 200 and result.frame.method == "REPORT"
+            assert pair.received_b[0].body == b"hello bob" and pair.received_b[0].content_type == "text/plain"
+            back = pair.b.send_message("hi alice", "text/plain", success_report=True)
+            assert (await back.wait()).code == 200
+            assert pair.received_a[0].body == b"hi alice"
+            # many at once keep their order; without success reports the 200s decide
+            messages = [pair.a.send_message(f"m{i}") for i in range(200)]
+            await asyncio.gather(*(m.wait() for m in messages))
+            assert [m.body for m in pair.received_b[1:]] == [f"m{i}".encode() for i in range(200)]
+
+    run(main())
+
+
+def test_one_megabyte_message_is_chunked_and_reassembled():
+    async def main():
+        async with Pair(chunk_size=2048) as pair:
+            body = os.urandom(1024 * 1024)
+            progress = []
+            message = pair.a.send_message(body, "application/octet-stream", success_report=True,
+                                          progress=lambda done, total: progress.append(done))
+            await message.wait()
+            assert pair.received_b[-1].body == body
+            assert pair.received_b[-1].last_frame.byte_range.start == 1024 * 1024 - 2047
+            assert len(progress) > 100 and progress[-1] == 1024 * 1024 and progress == sorted(progress)
+
+    run(main())
+
+
+def test_file_transfer_20mb_sha1(tmp_path):
+    source = tmp_path / "source.bin"
+    with open(source, "wb") as f:
+        for _ in range(20):
+            f.write(os.urandom(1024 * 1024))
+    digest = file_hash(source)
+    inbox = tmp_path / "inbox"
+
+    async def main():
+        sinks = []
+
+        def on_incoming(message):
+            sinks.append(FileSink(inbox, "source.bin", expected_size=message.total, expected_hash=digest))
+            return sinks[-1]
+
+        async with Pair(chunk_size=64 * 1024) as pair:
+            pair.b.on_incoming = on_incoming
+            progress = []
+            message = send_file(pair.a, source, progress=lambda d, t: progress.append((d, t)))
+            await message.wait()
+            await wait_until(lambda: pair.received_b)
+            assert progress[-1] == (20 * 1024 * 1024, 20 * 1024 * 1024)
+            assert sinks[0].path == inbox / "source.bin"
+            assert file_hash(sinks[0].path) == digest
+            assert not list(inbox.glob(".*.part"))
+
+    run(main())
+
+
+def test_file_transfer_hash_mismatch_leaves_no_file(tmp_path):
+    source = tmp_path / "s.bin"
+    source.write_bytes(os.urandom(300_000))
+    wrong = "sha-1:" + ":".join(["00"] * 20)
+    inbox = tmp_path / "inbox"
+
+    async def main():
+        async with Pair(chunk_size=32 * 1024) as pair:
+            pair.b.on_incoming = lambda m: FileSink(inbox, "s.bin", expected_hash=wrong)
+            message = send_file(pair.a, source)
+            with pytest.raises(MSRPTransactionError) as info:
+                await message.wait()
+            assert "hash mismatch" in str(info.value)
+            assert pair.failed_b and "hash mismatch" in str(pair.failed_b[0][1])
+            assert list(inbox.iterdir()) == []
+
+    run(main())
+
+
+def test_file_transfer_cut_and_resumed(tmp_path):
+    size = 6 * 1024 * 1024
+    source = tmp_path / "movie.bin"
+    source.write_bytes(os.urandom(size))
+    digest = file_hash(source)
+    inbox = tmp_path / "inbox"
+
+    async def main():
+        # first attempt: the receiver's connection dies after ~40%
+        async with Pair(chunk_size=64 * 1024) as pair:
+            def on_incoming(message):
+                sink = FileSink(inbox, "movie.bin", expected_size=size, expected_hash=digest)
+                real_write = sink.write
+
+                def write(offset, data):
+                    real_write(offset, data)
+                    if offset + len(data) >= size * 0.4:
+                        pair.b.connection.abort()
+
+                sink.write = write
+                return sink
+
+            pair.b.on_incoming = on_incoming
+            message = send_file(pair.a, source)
+            with pytest.raises(MSRPConnectError):
+                await message.wait()
+            await wait_until(lambda: pair.failed_b)
+        partial = list(inbox.glob(".movie.bin.*.part"))
+        assert len(partial) == 1 and 0 < partial[0].stat().st_size < size
+        assert not (inbox / "movie.bin").exists()
+        # second attempt: a new session resumes from what is on disk
+        async with Pair(chunk_size=64 * 1024) as pair:
+            sink = FileSink(inbox, "movie.bin", expected_size=size, expected_hash=digest)
+            offset = sink.resume_offset
+            assert offset == partial[0].stat().st_size
+            pair.b.on_incoming = lambda m: sink
+            message = send_file(pair.a, source, start=offset)
+            await message.wait()
+            await wait_until(lambda: pair.received_b)
+            first = pair.received_b[0].first_frame.byte_range
+            assert first.start == offset + 1 and first.total == size
+        assert file_hash(inbox / "movie.bin") == digest
+
+    run(main())
+
+
+def test_abort_outgoing_message_uses_hash_flag():
+    async def main():
+        async with Pair(chunk_size=1024 * 1024) as pair:
+            pair.b.on_incoming = lambda m: MemorySink(64 * 1024 * 1024)
+            message = pair.a.send_message(b"x" * (32 * 1024 * 1024), "application/octet-stream",
+                                          progress=lambda d, t: message.abort() if d >= 2 * 1024 * 1024 else None)
+            with pytest.raises(MSRPAbortedError):
+                await message.wait()
+            await wait_until(lambda: pair.failed_b)
+            failed, error = pair.failed_b[0]
+            assert isinstance(error, MSRPAbortedError) and failed.last_frame.contflag == "#"
+            # the session goes on
+            await pair.a.send_message("still here").wait()
+            assert pair.received_b[-1].body == b"still here"
+
+    run(main())
+
+
+def test_receiver_rejects_with_413():
+    async def main():
+        async with Pair(chunk_size=4096) as pair:
+            pair.b.on_incoming = lambda m: MemorySink(max_size=10_000)
+            message = pair.a.send_message(b"y" * 50_000, "application/octet-stream")
+            with pytest.raises(MSRPTransactionError) as info:
+                await message.wait()
+            assert info.value.code == 413
+
+    run(main())
+
+
+def test_transaction_timeout():
+    async def main():
+        async with Pair(transaction_timeout=0.3) as pair:
+            # swallow everything b would answer
+            pair.b.connection.write_frame_nowait = lambda frame: None
+            message = pair.a.send_message("anyone?")
+            with pytest.raises(MSRPTimeoutError) as info:
+                await message.wait()
+            assert info.value.code == 408
+            report_wait = pair.a.send_message("report?", success_report=True, failure_report="no")
+            with pytest.raises(MSRPTimeoutError):
+                await report_wait.wait()
+
+    run(main())
+
+
+def _raw_request(to_path: str, from_path: str, tid: str = "rawtid01") -> bytes:
+    frame = MSRPData(tid, method="SEND", headers={"To-Path": to_path, "From-Path": from_path,
+                                                 "Message-ID": "m1", "Byte-Range": "1-2/2",
+                                                 "Content-Type": "text/plain"}, body=b"hi")
+    return frame.encode()
+
+
+def _read_frame(sock: socket.socket) -> MSRPData:
+    parser = MSRPParser()
+    while True:
+        data = sock.recv(65536)
+        assert data, "connection closed"
+        frames = parser.feed(data)
+        if frames:
+            return frames[0]
+
+
+def test_path_mismatch_gets_481_and_unknown_session_too():
+    async def main():
+        async with Pair() as pair:
+            local = str(pair.b.local_uri)
+            loop = asyncio.get_running_loop()
+            for to_path, from_path in [
+                (local, "msrp://127.0.0.1:9/intruder;tcp"),  # wrong From-Path
+                (str(pair.b.local_uri.replace(session_id="nosuchsession")), str(pair.a.local_uri)),
+            ]:
+                sock = socket.create_connection(("127.0.0.1", pair.tb.port))
+                sock.setblocking(True)
+                await loop.run_in_executor(None, sock.sendall, _raw_request(to_path, from_path))
+                response = await loop.run_in_executor(None, _read_frame, sock)
+                assert response.code == 481
+                sock.close()
+            assert pair.received_b == []
+
+    run(main())
+
+
+def test_garbage_peer_is_closed_and_others_go_on():
+    async def main():
+        async with Pair() as pair:
+            errors = []
+            pair.tb.on_connection_error = lambda conn, exc: errors.append(exc)
+            loop = asyncio.get_running_loop()
+            sock = socket.create_connection(("127.0.0.1", pair.tb.port))
+            await loop.run_in_executor(None, sock.sendall, b"GET / HTTP/1.0\r\n\r\n")
+            assert await loop.run_in_executor(None, sock.recv, 100) == b""  # clean close
+            sock.close()
+            await wait_until(lambda: errors)
+            assert isinstance(errors[0], MSRPProtocolError)
+            await pair.a.send_message("unaffected", success_report=True).wait()
+            assert pair.received_b[-1].body == b"unaffected"
+
+    run(main())
+
+
+def test_garbage_on_a_session_connection_ends_that_session():
+    async def main():
+        async with Pair() as pair:
+            closed = []
+            pair.b.on_closed = closed.append
+            pair.a.connection.transport.write(b"MSRP nonsense\r\n\r\n")
+            await wait_until(lambda: closed)
+            assert isinstance(closed[0], MSRPProtocolError)
+            with pytest.raises(MSRPSessionError):
+                pair.b.send_message("too late")
+
+    run(main())
+
+
+def test_connection_reuse_between_sessions():
+    async def main():
+        ta, tb = MSRPTransport(), MSRPTransport()
+        try:
+            got = []
+            sessions = []
+            for _ in range(3):
+                a = MSRPSession(ta)
+                b = MSRPSession(tb, on_message=got.append)
+                path_a, path_b = await a.prepare(), await b.prepare()
+                await asyncio.gather(a.start(path_b, active=True), b.start(path_a, active=False))
+                sessions.append((a, b))
+            assert len({a.connection for a, _ in sessions}) == 1
+            for i, (a, _) in enumerate(sessions):
+                await a.send_message(f"via shared {i}").wait()
+            assert sorted(m.body for m in got) == [b"via shared 0", b"via shared 1", b"via shared 2"]
+            await sessions[0][0].close()
+            assert not sessions[1][0].connection.is_closing
+            await sessions[1][0].send_message("still shared").wait()
+        finally:
+            await ta.close()
+            await tb.close()
+
+    run(main())
+
+
+def test_passive_side_times_out_when_nobody_connects():
+    async def main():
+        transport = MSRPTransport()
+        session = MSRPSession(transport)
+        await session.prepare()
+        with pytest.raises(MSRPTimeoutError):
+            await session.start([MSRPURI("127.0.0.1", 9, "remote1", "tcp")], active=False, timeout=0.2)
+        assert session.state == "closed"
+        await transport.close()
+
+    run(main())
+
+
+def test_tls(tmp_path):
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+
+    async def main():
+        ta = MSRPTransport(client_ssl=client)
+        tb = MSRPTransport(server_ssl=server)
+        try:
+            got = []
+            a, b = MSRPSession(ta, chunk_size=16384), MSRPSession(tb, on_message=got.append)
+            path_a, path_b = await a.prepare(), await b.prepare()
+            assert path_b[0].use_tls and str(path_b[0]).startswith("msrps://")
+            await asyncio.gather(a.start(path_b, active=True), b.start(path_a, active=False))
+            body = os.urandom(300_000)
+            await a.send_message(body, "application/octet-stream", success_report=True).wait()
+            assert hashlib.sha1(got[0].body).digest() == hashlib.sha1(body).digest()
+        finally:
+            await ta.close()
+            await tb.close()
+
+    run(main())
