@@ -6,7 +6,15 @@ import threading
 
 import pytest
 
-from sipsimple.core import Engine, FromHeader, Message, SIPCoreEngineError, SIPCoreInvalidStateError, SIPURI, ToHeader
+from sipsimple.core import (
+    SIPURI,
+    Engine,
+    FromHeader,
+    Message,
+    SIPCoreEngineError,
+    SIPCoreInvalidStateError,
+    ToHeader,
+)
 from sipsimple.engine import Engine as SeedEngine
 from tests.notifications import NotificationRecorder
 

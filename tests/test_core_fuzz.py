@@ -9,8 +9,7 @@ import resource
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipsimple.core import SDPSession, SIPURI, FromHeader, SIPMessage
-from sipsimple.core import _core
+from sipsimple.core import SIPURI, FromHeader, SDPSession, SIPMessage, _core
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

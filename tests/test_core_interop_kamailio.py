@@ -5,6 +5,7 @@ import socket
 import pytest
 
 from sipsimple.core import (
+    SIPURI,
     Credentials,
     Engine,
     FromHeader,
@@ -12,7 +13,6 @@ from sipsimple.core import (
     Registration,
     Route,
     SIPCoreInvalidStateError,
-    SIPURI,
     ToHeader,
 )
 

@@ -3,6 +3,7 @@
 import pytest
 
 from sipsimple.core import (
+    SIPURI,
     Credentials,
     FromHeader,
     Invitation,
@@ -13,7 +14,6 @@ from sipsimple.core import (
     SDPMediaStream,
     SDPSession,
     SIPCoreInvalidStateError,
-    SIPURI,
     ToHeader,
 )
 from tests.peers.sipp import SippProcess

@@ -3,20 +3,20 @@
 import pytest
 
 from sipsimple.core import (
-    SDPAttribute,
-    SDPConnection,
-    SDPMediaStream,
-    SDPSession,
     SIPURI,
     ContactHeader,
     Credentials,
     FromHeader,
     FrozenSIPURI,
     Route,
+    SDPAttribute,
+    SDPConnection,
+    SDPMediaStream,
+    SDPSession,
     SIPMessage,
     ToHeader,
+    _core,
 )
-from sipsimple.core import _core
 
 
 class TestSIPURI:
