@@ -14,7 +14,7 @@ VPY := $(VENV)/bin/python
 # pip's record that the project and its test tools are installed in the venv
 STAMP := $(VENV)/.sipsimple-installed
 # what the build backend needs; installed into the venv so `setup.py build_ext` works in place
-BUILD_REQS := "setuptools>=68" wheel "Cython>=3.0" "setuptools-scm>=8" "numpy>=1.24"
+BUILD_REQS := "setuptools>=77" wheel "Cython>=3.0" "setuptools-scm>=8" "numpy>=1.24"
 PYTEST_ARGS ?= tests
 
 .PHONY: all install-deps venv build test demo lint clean distclean
