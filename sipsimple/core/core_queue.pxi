@@ -181,10 +181,15 @@ cdef void free_retired(ctx_t *c) noexcept nogil:
         hnd_free(h)
 
 cdef void ev_append(ctx_t *c, ev_t *e) noexcept nogil:
+    cdef uint64_t one = 1
     if c.ev_tail:
         c.ev_tail.next = e
     else:
         c.ev_head = e
+        # an event queued early in a step (from a timer or a deferred nua signal)
+        # must not wait for the step's poll timeout: wake the poll once per batch
+        if c.efd >= 0:
+            write(c.efd, &one, sizeof(one))
     c.ev_tail = e
     c.ev_count += 1
 

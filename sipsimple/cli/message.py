@@ -1,0 +1,202 @@
+"""``sipsimple message``: send one instant message (SIP MESSAGE, RFC 3428), or listen for them.
+
+    sipsimple message TARGET TEXT            send TEXT ('-' reads it from stdin) to TARGET
+    sipsimple message --listen [--count N]   print 'FROM: TEXT' for each message received
+
+TARGET is ``user@domain[:port]``, a sip:/sips: URI, or a bare user of the
+account's domain. With ``--proxy`` the message goes through it (with the
+account's credentials when ``--password`` is given); without, it goes straight
+to the target. Sending exits 0 on a 2xx answer and 1 otherwise, printing the
+code and reason.
+
+Listening with ``--account``/``--password``/``--proxy`` registers first so
+messages reach us through the proxy; without them messages are taken straight
+from peers. The address to send to is printed on stderr as
+``listening on sip:USER@IP:PORT``; each message is printed on stdout as one
+line. It exits 0 after ``--count`` messages, or on Ctrl-C/SIGTERM (after
+unregistering).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sipsimple.cli.options import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CLIError,
+    EventQueue,
+    StopSignal,
+    err,
+    out,
+    parse_target,
+    settings_from_args,
+    start_engine,
+    stop_engine,
+)
+
+NAME = "message"
+HELP = "send an instant message, or listen for incoming ones"
+DESCRIPTION = __doc__
+
+SEND_TIMEOUT = 32.0
+REGISTER_TIMEOUT = 35.0
+UNREGISTER_TIMEOUT = 5.0
+
+REGISTRATION_EVENTS = ("SCRegistrationDidSucceed", "SCRegistrationDidFail", "SCRegistrationDidEnd")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="TARGET", help="user@domain or sip: URI to send to")
+    parser.add_argument("text", nargs="?", metavar="TEXT", help="the message ('-' reads it from stdin)")
+    parser.add_argument("--content-type", default="text/plain", metavar="TYPE",
+                        help="content type of the message (default text/plain)")
+    parser.add_argument("--timeout", type=float, default=SEND_TIMEOUT, metavar="SECONDS",
+                        help=f"give up sending after this long (default {SEND_TIMEOUT:g})")
+    parser.add_argument("--listen", action="store_true", help="receive messages instead of sending one")
+    parser.add_argument("--count", type=int, metavar="N", help="with --listen: exit after N messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.listen:
+        if args.target is not None:
+            raise CLIError("--listen takes no TARGET or TEXT")
+        if args.count is not None and args.count < 1:
+            raise CLIError(f"invalid --count {args.count}: expected 1 or more")
+        return listen(args)
+    if args.count is not None:
+        raise CLIError("--count only goes with --listen")
+    if args.target is None or args.text is None:
+        raise CLIError("message needs TARGET and TEXT (or --listen)")
+    return send(args)
+
+
+# -------------------------------------------------------------------- send
+
+
+def send(args: argparse.Namespace) -> int:
+    from sipsimple.core import FromHeader, Message, SIPCoreError, ToHeader
+
+    settings = settings_from_args(args)
+    target = parse_target(args.target, settings.account.host if settings.account else None)
+    text = sys.stdin.read().rstrip("\r\n") if args.text == "-" else args.text
+    if args.timeout <= 0:
+        raise CLIError(f"invalid --timeout {args.timeout:g}")
+    with StopSignal() as stop:
+        start_engine(settings, target=target)
+        try:
+            try:
+                message = Message(FromHeader(settings.from_uri()), ToHeader(target), text,
+                                  content_type=args.content_type, credentials=settings.credentials,
+                                  route=settings.route)
+            except ValueError as exc:
+                raise CLIError(str(exc)) from None
+            events = EventQueue().observe(("SCMessageDidSucceed", "SCMessageDidFail"), sender=message)
+            try:
+                message.send(timeout=args.timeout)
+            except SIPCoreError as exc:
+                raise CLIError(f"cannot send: {exc}") from None
+            result = events.wait_for(lambda n: True, args.timeout + 5.0, stop)
+            if result is None:
+                out("interrupted" if stop else f"message to {target} failed: no response")
+                return EXIT_FAILURE
+            code, reason = result.data.code, result.data.reason
+            if result.name == "SCMessageDidSucceed":
+                out(f"message to {target} delivered: {code} {reason}")
+                return EXIT_OK
+            out(f"message to {target} failed: {code} {reason}" if code else
+                f"message to {target} failed: no response ({reason})")
+            return EXIT_FAILURE
+        finally:
+            stop_engine()
+
+
+# ------------------------------------------------------------------ listen
+
+
+def format_message(data) -> str:
+    """One line for a received message: ``sip:alice@example.com: hello``."""
+    sender = data.from_header.uri if data.from_header is not None else "(unknown)"
+    content_type = (data.content_type or "text/plain").split(";")[0].strip().lower()
+    body = data.body or b""
+    if content_type.startswith("text/"):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        text = text.rstrip("\r\n")
+    else:
+        text = f"[{content_type}, {len(body)} bytes]"
+    return f"{sender}: {text}"
+
+
+def listen(args: argparse.Namespace) -> int:
+    from sipsimple.core import Engine, Registration, SIPCoreError
+
+    settings = settings_from_args(args)
+    if settings.account is None and (settings.route is not None or settings.password is not None):
+        raise CLIError("listening through a proxy needs --account USER@DOMAIN")
+    must_register = settings.account is not None and not settings.peer_to_peer
+    received = 0
+
+    def show(notification) -> bool:
+        """Print it if it is a message; True when --count is reached."""
+        nonlocal received
+        if notification.name != "SCEngineGotMessage":
+            return False
+        out(format_message(notification.data))
+        received += 1
+        return args.count is not None and received >= args.count
+
+    with StopSignal() as stop:
+        engine = start_engine(settings, target=settings.account)
+        try:
+            events = EventQueue().observe(("SCEngineGotMessage",), sender=engine)
+            registration = None
+            user = settings.account.user if settings.account else None
+            if must_register:
+                registration = Registration(settings.account, settings.credentials, route=settings.route)
+                events.observe(REGISTRATION_EVENTS, sender=registration)
+                try:
+                    registration.register()
+                except SIPCoreError as exc:
+                    raise CLIError(f"cannot register: {exc}") from None
+                done = False
+
+                def other(notification) -> None:
+                    nonlocal done
+                    done = show(notification) or done
+
+                result = events.wait_for(lambda n: n.name in REGISTRATION_EVENTS, REGISTER_TIMEOUT, stop, other)
+                if result is None or result.name != "SCRegistrationDidSucceed":
+                    why = ("interrupted" if stop else "no response") if result is None else \
+                        f"{result.data.code} {result.data.reason}"
+                    err(f"registration of {settings.account} failed: {why}")
+                    _unregister(registration, events)
+                    return EXIT_OK if done else EXIT_FAILURE
+                contact = result.data.contact_header.uri if result.data.contact_header is not None else \
+                    engine.contact_uri(user, registration.contact_transport)
+                err(f"registered {settings.account}: {result.data.code} {result.data.reason}")
+                err(f"listening on {contact}")
+                if done:
+                    _unregister(registration, events)
+                    return EXIT_OK
+            else:
+                err(f"listening on {Engine().contact_uri(user)}")
+            while not stop:
+                notification = events.get(None, stop)
+                if notification is None:
+                    break
+                if show(notification):
+                    break
+                if notification.name == "SCRegistrationDidFail":
+                    err(f"registration refresh failed: {notification.data.code} {notification.data.reason}")
+            if registration is not None:
+                _unregister(registration, events)
+            return EXIT_OK
+        finally:
+            stop_engine()
+
+
+def _unregister(registration, events) -> None:
+    registration.end()
+    events.wait_for(lambda n: n.name == "SCRegistrationDidEnd", UNREGISTER_TIMEOUT)
+

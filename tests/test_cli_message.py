@@ -1,0 +1,225 @@
+"""``sipsimple message``: send and listen as subprocesses, through the test Kamailio and peer to peer.
+
+The listener's readiness and address come from its ``listening on sip:...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.peers.ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(*args: str, timeout: float = TIMEOUT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sipsimple", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=cli_env(), input=stdin)
+
+
+def proxy_args(kamailio, user: str, transport: str = "udp", password: str | None = None) -> list[str]:
+    port = kamailio.tls_port if transport == "tls" else kamailio.port
+    args = ["--account", f"{user}@{kamailio.domain}", "--password",
+            kamailio.users[user] if password is None else password,
+            "--proxy", f"{kamailio.host}:{port};transport={transport}", "--local-ip", "127.0.0.1"]
+    if transport == "tls":
+        args += ["--tls-ca-file", str(kamailio.ca_file)]
+    return args
+
+
+class Listener:
+    """A ``sipsimple message --listen`` subprocess whose output lines are read as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple", "message", "--listen", *args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        cwd=ROOT, env=cli_env())
+        self.stdout: queue.Queue = queue.Queue()
+        self.stderr: queue.Queue = queue.Queue()
+        self.stderr_lines: list[str] = []
+        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, lines: queue.Queue) -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    def address(self) -> str:
+        """Wait for the ``listening on URI`` line on stderr; the URI."""
+        while True:
+            line = self.stderr.get(timeout=TIMEOUT)
+            if line is None:
+                raise AssertionError(f"listener ended without listening: {self.stderr_lines}")
+            self.stderr_lines.append(line)
+            if line.startswith("listening on "):
+                return line.removeprefix("listening on ")
+
+    def line(self) -> str | None:
+        return self.stdout.get(timeout=TIMEOUT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_message_through_kamailio(kamailio, transport):
+    with Listener("--count", "1", *proxy_args(kamailio, "bob", transport)) as bob:
+        address = bob.address()
+        assert address.startswith("sip:bob@127.0.0.1:")
+        assert any(line.startswith("registered sip:bob@127.0.0.1: 200") for line in bob.stderr_lines)
+        result = run_cli("message", f"bob@{kamailio.domain}", "hello", *proxy_args(kamailio, "alice", transport))
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert result.stdout.strip() == f"message to sip:bob@{kamailio.domain} delivered: 200 OK"
+        assert bob.line() == f"sip:alice@{kamailio.domain}: hello"
+        assert bob.process.wait(TIMEOUT) == 0  # --count 1 reached; it unregistered and left
+
+
+def test_message_bare_user_takes_account_domain(kamailio):
+    with Listener("--count", "1", *proxy_args(kamailio, "carol")) as carol:
+        carol.address()
+        result = run_cli("message", "carol", "hi carol", *proxy_args(kamailio, "alice"))
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert carol.line() == f"sip:alice@{kamailio.domain}: hi carol"
+        assert carol.process.wait(TIMEOUT) == 0
+
+
+def test_message_to_unregistered_user(kamailio):
+    result = run_cli("message", f"nobody@{kamailio.domain}", "anyone?", *proxy_args(kamailio, "alice"),
+                     "--timeout", "10")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "failed: 404 Not Found" in result.stdout
+
+
+def test_message_wrong_password(kamailio):
+    result = run_cli("message", f"bob@{kamailio.domain}", "x", *proxy_args(kamailio, "alice", password="bad"),
+                     "--timeout", "10")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "407" in result.stdout
+
+
+def test_message_peer_to_peer():
+    with Listener("--count", "2", "--account", "bob@127.0.0.1", "--local-ip", "127.0.0.1") as bob:
+        address = bob.address()
+        assert address.startswith("sip:bob@127.0.0.1:")
+        result = run_cli("message", address, "héllo, direct", "--account", "alice@127.0.0.1", "--local-ip", "127.0.0.1")
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "delivered: 200 OK" in result.stdout
+        assert bob.line() == "sip:alice@127.0.0.1: héllo, direct"
+        # the same port takes TCP too; the text may come from stdin
+        target = address.removeprefix("sip:") + ";transport=tcp"
+        result = run_cli("message", target, "-", "--account", "alice@127.0.0.1", "--local-ip", "127.0.0.1",
+                         stdin="over tcp\n")
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert bob.line() == "sip:alice@127.0.0.1: over tcp"
+        assert bob.process.wait(TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_listen_until_signal(signum):
+    with Listener("--local-ip", "127.0.0.1") as listener:
+        address = listener.address()
+        assert address.startswith("sip:127.0.0.1:")
+        listener.process.send_signal(signum)
+        assert listener.process.wait(TIMEOUT) == 0
+        assert listener.line() is None  # nothing printed on stdout
+
+
+def test_listen_registered_until_signal(kamailio):
+    with Listener(*proxy_args(kamailio, "bob")) as bob:
+        bob.address()
+        bob.process.send_signal(signal.SIGTERM)
+        assert bob.process.wait(TIMEOUT) == 0
+    # bob is gone from the location table: a message to him now fails
+    result = run_cli("message", f"bob@{kamailio.domain}", "still there?", *proxy_args(kamailio, "alice"),
+                     "--timeout", "10")
+    assert result.returncode == 1
+    assert "404" in result.stdout
+
+
+def test_message_to_closed_port_fails():
+    port = free_port()
+    result = run_cli("message", f"sip:bob@127.0.0.1:{port}", "x", "--local-ip", "127.0.0.1", "--timeout", "5")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout.startswith(f"message to sip:bob@127.0.0.1:{port} failed: ")
+
+
+@pytest.mark.parametrize("target", ["bob@@127.0.0.1", "tel:+15551234", "sip:bob@127.0.0.1:99999", "sip:", "a b@c"])
+def test_message_bad_target(target):
+    result = run_cli("message", target, "x")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("sipsimple: error: invalid target")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["message"], "TARGET and TEXT"),
+    (["message", "bob@127.0.0.1", "x", "--count", "2"], "--listen"),
+    (["message", "--listen", "--count", "0"], "--count"),
+    (["message", "--listen", "--proxy", "127.0.0.1:5060"], "--account"),
+    (["message", "bob@127.0.0.1", "x", "--proxy", "127.0.0.1:5060;transport=foo"], "unknown transport"),
+    (["message", "bob@127.0.0.1", "x", "--local-ip", "::1"], "--local-ip"),
+    (["message", "bob@127.0.0.1", "x", "--tls-ca-file", "/no/such/file.pem"], "--tls-ca-file"),
+])
+def test_message_usage_errors(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("sipsimple: error: ")
+    assert words in result.stderr
+
+
+# ----------------------------------------------------- parsing, in process
+
+
+def test_parse_proxy():
+    from sipsimple.cli.options import CLIError, parse_proxy
+
+    assert str(parse_proxy("127.0.0.1:5070")) == "127.0.0.1:5070;transport=udp"
+    assert str(parse_proxy("proxy.example.com;transport=TLS")) == "proxy.example.com:5061;transport=tls"
+    assert str(parse_proxy("sip:127.0.0.1:5080;transport=tcp")) == "127.0.0.1:5080;transport=tcp"
+    assert str(parse_proxy("sips:example.com")) == "example.com:5061;transport=tls"
+    for bad in ("127.0.0.1:x", "127.0.0.1:70000", ":5060", "host;transport=sctp", ""):
+        with pytest.raises(CLIError):
+            parse_proxy(bad)
+
+
+def test_parse_target_and_account():
+    from sipsimple.cli.options import CLIError, parse_account, parse_target
+
+    assert str(parse_target("bob@example.com")) == "sip:bob@example.com"
+    assert str(parse_target("bob", "example.com")) == "sip:bob@example.com"
+    assert str(parse_target("sips:bob@example.com:5071")) == "sips:bob@example.com:5071"
+    assert str(parse_target("<sip:bob@10.0.0.1;transport=tcp>")) == "sip:bob@10.0.0.1;transport=tcp"
+    assert str(parse_account("sip:alice@example.com:5070;transport=tcp")) == "sip:alice@example.com"
+    for bad in ("bob@@x", "http://example.com", "alice@"):
+        with pytest.raises(CLIError):
+            parse_target(bad)
+    with pytest.raises(CLIError):
+        parse_account("example.com")
