@@ -1,0 +1,6 @@
+"""Sessions: the seed's ``sipsimple.session.Session`` and ``SessionManager``."""
+
+from sipsimple.session.manager import SessionManager
+from sipsimple.session.session import STATES, Session, SessionError, SessionStateError
+
+__all__ = ["Session", "SessionManager", "SessionError", "SessionStateError", "STATES"]
