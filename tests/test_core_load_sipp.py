@@ -5,8 +5,8 @@ import threading
 from sipsimple.notification import NotificationCenter
 from tests.peers.sipp import run_sipp
 
-CALLS = 2000
-RATE = 1000
+CALLS = 1500
+RATE = 500
 
 
 def test_options_load(engine, tmp_path):

@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "sipsimple.cli.register",
     "sipsimple.cli.message",
     "sipsimple.cli.demo",
+    "sipsimple.bench",
 ]
 
 PROG = "sipsimple"

@@ -40,6 +40,7 @@ __all__ = ["Engine", "default_local_ip", "pick_free_port"]
 log = logging.getLogger("sipsimple.engine")
 
 DEFAULT_USER_AGENT = "sipsimple"
+UDP_BUFFER_SIZE = 2 * 1024 * 1024
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, SUBSCRIBE, INFO, UPDATE, REFER, PRACK"
 
 _TRACE_STAMP = re.compile(
@@ -76,6 +77,34 @@ def pick_free_port(ip: str, tcp: bool = True, udp: bool = True) -> int:
     raise SIPCoreEngineError(f"no free port on {ip}")
 
 
+class _MessageData(NotificationData):
+    """The data of SCEngineGotMessage: the fields are read from the message when asked for."""
+
+    @property
+    def request_uri(self):
+        return self.message.request_uri
+
+    @property
+    def from_header(self):
+        return self.message.from_header
+
+    @property
+    def to_header(self):
+        return self.message.to_header
+
+    @property
+    def content_type(self):
+        return self.message.content_type
+
+    @property
+    def body(self):
+        return self.message.body
+
+    @property
+    def call_id(self):
+        return self.message.call_id
+
+
 class _Dispatch:
     """Receives what the Engine thread delivers that belongs to no primitive."""
 
@@ -87,11 +116,8 @@ class _Dispatch:
             message = event.message
             if message is None:
                 return
-            NotificationCenter().post_notification("SCEngineGotMessage", sender=self.engine, data=NotificationData(
-                request_uri=message.request_uri, from_header=message.from_header, to_header=message.to_header,
-                content_type=message.content_type, body=message.body, call_id=message.call_id,
-                message=message, timestamp=now(),
-            ))
+            NotificationCenter().post_notification("SCEngineGotMessage", sender=self.engine,
+                                                   data=_MessageData(message=message, timestamp=now()))
         elif event.name == "nua_i_error":
             log.warning("SIP stack error: %s %s", event.status, event.reason)
 
@@ -225,6 +251,9 @@ class Engine:
                 ("keepalive", 0),
                 ("detect_network_updates", 0),
                 ("shutdown_events", 1),
+                # a burst of datagrams must wait in the kernel, not be dropped (the default is ~200 kB)
+                ("udp_rmem", UDP_BUFFER_SIZE),
+                ("udp_wmem", UDP_BUFFER_SIZE),
             ]
             if plain:
                 transport_param = "" if len(plain) == 2 else f";transport={plain[0]}"

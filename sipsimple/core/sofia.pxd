@@ -430,6 +430,8 @@ cdef extern from "<sofia-sip/tport_tag.h>" nogil:
     tag_type_t tptag_tls_verify_peer
     tag_type_t tptag_tls_verify_policy
     tag_type_t tptag_tls_verify_depth
+    tag_type_t tptag_udp_rmem
+    tag_type_t tptag_udp_wmem
     enum:
         TPTLS_VERIFY_NONE
         TPTLS_VERIFY_OUT

@@ -1,0 +1,275 @@
+"""MSRP benchmark: file transfer throughput and chat rate between two processes on loopback.
+
+``run(json_output)`` starts a receiver process (this module with ``--serve``), then:
+
+* raw TCP: the same number of bytes through a plain asyncio socket (the baseline),
+* MSRP file transfer of a temp file at 2 KiB, 64 KiB and 1 MiB chunks, received into a
+  :class:`~sipsimple.msrp.filetransfer.FileSink` (written to disk, SHA-1 verified),
+* MSRP chat: small messages with Success-Report, all queued at once, until every report came back.
+
+Result: a dict (printed as JSON with ``json_output``, else as a table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.session import MSRPSession
+from sipsimple.msrp.transport import MSRPTransport
+from sipsimple.msrp.uri import format_path, parse_path
+
+__all__ = ["run"]
+
+FILE_SIZE = 64 * 1024 * 1024
+SMALL_CHUNK_FILE_SIZE = 16 * 1024 * 1024
+CHUNK_SIZES = (2 * 1024, 64 * 1024, 1024 * 1024)
+CHAT_MESSAGES = 5000
+
+
+# ---------------------------------------------------------------------- receiver process
+class _DiscardSink:
+    """Receives and forgets: measures the protocol without disk and hashing."""
+
+    def initial_ranges(self) -> list[tuple[int, int]]:
+        return []
+
+    def write(self, offset: int, data: bytes) -> None:
+        pass
+
+    def complete(self, message) -> None:
+        pass
+
+    def abort(self, message, reason) -> None:
+        pass
+
+
+async def _serve() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    workdir = Path(tempfile.mkdtemp(prefix="msrp-bench-recv-"))
+
+    def reply(obj: dict) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        command = json.loads(line)
+        kind = command["cmd"]
+        if kind == "quit":
+            return
+        if kind == "raw":
+            await _serve_raw(command["size"], reply)
+        elif kind in ("file", "chat"):
+            await _serve_msrp(command, reader, reply, workdir)
+
+
+async def _serve_raw(size: int, reply) -> None:
+    done = asyncio.get_running_loop().create_future()
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        remaining = size
+        while remaining:
+            data = await r.read(1 << 20)
+            if not data:
+                break
+            remaining -= len(data)
+        w.write(b"k")
+        await w.drain()
+        w.close()
+        done.set_result(None)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    reply({"port": server.sockets[0].getsockname()[1]})
+    await done
+    server.close()
+
+
+async def _serve_msrp(command: dict, reader: asyncio.StreamReader, reply, workdir: Path) -> None:
+    transport = MSRPTransport()
+    finished = asyncio.get_running_loop().create_future()
+    count = 0
+
+    def on_message(message) -> None:
+        nonlocal count
+        count += 1
+        if command["cmd"] == "file" or count >= command.get("count", 1):
+            if not finished.done():
+                finished.set_result(None)
+
+    def on_incoming(message):
+        if command["cmd"] == "file":
+            if command.get("discard"):
+                return _DiscardSink()
+            return FileSink(
+                workdir, f"bench-{command['chunk']}.bin", expected_hash=command["hash"], resume=False
+            )
+        return None
+
+    session = MSRPSession(transport, on_message=on_message, on_incoming=on_incoming)
+    reply({"path": format_path(await session.prepare())})
+    remote = json.loads(await reader.readline())["path"]
+    await session.start(parse_path(remote), active=False)
+    await finished
+    if command["cmd"] == "file":
+        for leftover in workdir.iterdir():
+            leftover.unlink()
+    reply({"ok": True})
+    await transport.close()
+
+
+# ---------------------------------------------------------------------- sender side
+class _Peer:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def send(self, obj: dict) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(obj) + "\n").encode())
+        await self.process.stdin.drain()
+
+    async def recv(self) -> dict:
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("benchmark receiver died")
+        return json.loads(line)
+
+
+async def _raw(peer: _Peer, path: Path, size: int) -> float:
+    await peer.send({"cmd": "raw", "size": size})
+    port = (await peer.recv())["port"]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    start = time.perf_counter()
+    with open(path, "rb") as f:
+        while data := f.read(1 << 20):
+            writer.write(data)
+            await writer.drain()
+    await reader.readexactly(1)
+    elapsed = time.perf_counter() - start
+    writer.close()
+    return size / elapsed
+
+
+async def _msrp_session(peer: _Peer, command: dict, chunk_size: int) -> tuple[MSRPTransport, MSRPSession]:
+    await peer.send(command)
+    remote = parse_path((await peer.recv())["path"])
+    transport = MSRPTransport()
+    session = MSRPSession(transport, chunk_size=chunk_size)
+    local = await session.prepare()
+    await peer.send({"path": format_path(local)})
+    await session.start(remote, active=True)
+    return transport, session
+
+
+async def _file(peer: _Peer, path: Path, size: int, digest: str, chunk: int, discard: bool = False) -> float:
+    command = {"cmd": "file", "chunk": chunk, "hash": digest, "discard": discard}
+    transport, session = await _msrp_session(peer, command, chunk)
+    start = time.perf_counter()
+    await send_file(session, path, success_report=True).wait()
+    assert (await peer.recv())["ok"]
+    elapsed = time.perf_counter() - start
+    await transport.close()
+    return size / elapsed
+
+
+async def _chat(peer: _Peer, count: int) -> float:
+    transport, session = await _msrp_session(peer, {"cmd": "chat", "count": count}, 2048)
+    start = time.perf_counter()
+    messages = [session.send_message(f"chat message number {i}", success_report=True) for i in range(count)]
+    for message in messages:
+        await message.wait()
+    assert (await peer.recv())["ok"]
+    elapsed = time.perf_counter() - start
+    await transport.close()
+    return count / elapsed
+
+
+async def _run() -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="msrp-bench-"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sipsimple.bench.msrp",
+        "--serve",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    peer = _Peer(process)
+    results: dict = {"file_transfer": [], "chat": {}}
+    try:
+        for chunk in CHUNK_SIZES:
+            size = SMALL_CHUNK_FILE_SIZE if chunk < 16384 else FILE_SIZE
+            path = workdir / f"src-{size}.bin"
+            if not path.exists():
+                with open(path, "wb") as f:
+                    for _ in range(size // (1 << 20)):
+                        f.write(os.urandom(1 << 20))
+            digest = file_hash(path)
+            raw = await _raw(peer, path, size)
+            msrp = await _file(peer, path, size, digest, chunk)
+            wire = await _file(peer, path, size, digest, chunk, discard=True)
+            results["file_transfer"].append(
+                {
+                    "chunk_size": chunk,
+                    "bytes": size,
+                    "raw_tcp_MBps": round(raw / 1e6, 1),
+                    "msrp_MBps": round(msrp / 1e6, 1),
+                    "ratio": round(msrp / raw, 3),
+                    "msrp_discard_MBps": round(wire / 1e6, 1),
+                    "discard_ratio": round(wire / raw, 3),
+                }
+            )
+        results["chat"] = {
+            "messages": CHAT_MESSAGES,
+            "success_reports": True,
+            "messages_per_s": round(await _chat(peer, CHAT_MESSAGES)),
+        }
+        await peer.send({"cmd": "quit"})
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        for item in workdir.iterdir():
+            item.unlink()
+        workdir.rmdir()
+    return results
+
+
+def run(json_output: bool = False) -> dict:
+    """Run the MSRP benchmark; print the results (JSON or a table) and return them."""
+    results = asyncio.run(_run())
+    if json_output:
+        print(json.dumps(results, indent=2))
+    else:
+        print("MSRP file transfer on loopback, two processes; 'file': receiver writes to disk and checks")
+        print("SHA-1, 'discard': receiver drops the bytes (protocol only)")
+        print(
+            f"{'chunk':>8} {'MB':>4} {'raw TCP MB/s':>13} {'file MB/s':>10} {'ratio':>6} {'discard MB/s':>13} {'ratio':>6}"
+        )
+        for row in results["file_transfer"]:
+            print(
+                f"{row['chunk_size']:>8} {row['bytes'] >> 20:>4} {row['raw_tcp_MBps']:>13} "
+                f"{row['msrp_MBps']:>10} {row['ratio']:>6} {row['msrp_discard_MBps']:>13} {row['discard_ratio']:>6}"
+            )
+        chat = results["chat"]
+        print(f"chat: {chat['messages_per_s']} messages/s with success reports ({chat['messages']} messages)")
+    return results
+
+
+if __name__ == "__main__":
+    if "--serve" in sys.argv:
+        asyncio.run(_serve())
+    else:
+        run("--json" in sys.argv)
