@@ -1,0 +1,163 @@
+"""Jitter buffer, loss concealment (repetition, Opus PLC and FEC), reordering."""
+
+import math
+import socket
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from sipsimple.core._media import AudioTransport, MediaEngine, NumpyTap, ToneGenerator
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = MediaEngine()
+    if eng.running and eng.sample_rate != 48000:
+        eng.stop()
+    if not eng.running:
+        eng.start(sample_rate=48000, device="null")
+    return eng
+
+
+def analyse(x, rate=48000):
+    x = x.astype(float)
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return np.argmax(spec) * rate / len(x), 10 * np.log10(np.mean(x**2) / 32768.0**2 + 1e-20)
+
+
+def pair(codec):
+    a = AudioTransport(codecs=[codec])
+    b = AudioTransport(codecs=[codec])
+    offer = a.local_media()
+    answer = b.local_media(offer)
+    b.start(offer)
+    a.start(answer)
+    return a, b
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "G722", "GSM", "opus"])
+def test_loss_is_concealed(engine, codec):
+    a, b = pair(codec)
+    tone = ToneGenerator(1000, level=-12)
+    tap = NumpyTap()
+    try:
+        a._simulate_loss(5)
+        engine.connect(tone, a)
+        engine.connect(b, tap)
+        time.sleep(1.2)
+        x = tap.read()[-38400:]
+        s = b.statistics
+        assert 0.12 < s["rx_loss_rate"] < 0.28
+        if codec == "opus":
+            assert s["fec_frames"] >= 8
+        else:
+            assert s["plc_frames"] >= 8
+        peak, level = analyse(x)
+        assert abs(peak - 1000) < 10
+        assert level > -12 - 3
+        # concealment keeps the gaps filled: no 20 ms hole of silence
+        frames = x[: len(x) // 960 * 960].reshape(-1, 960)
+        assert (np.abs(frames).max(axis=1) > 1000).all()
+    finally:
+        for o in (a, b, tone, tap):
+            o.stop()
+
+
+def ulaw(samples):
+    # G.711 mu-law, for packets crafted by the test itself
+    s = np.clip(samples.astype(np.int32), -32635, 32635)
+    sign = np.where(s < 0, 0x80, 0)
+    m = np.abs(s) + 0x84
+    exp = np.floor(np.log2(m)).astype(int) - 7
+    mant = (m >> (exp + 3)) & 0x0F
+    return bytes((~(sign | (exp << 4) | mant) & 0xFF).astype(np.uint8))
+
+
+def test_reordered_and_duplicated_packets(engine):
+    b = AudioTransport(codecs=["PCMU"])
+    tap = NumpyTap()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        b.start({"address": "127.0.0.1", "port": sock.getsockname()[1] or 9, "codecs": [(0, "PCMU", 8000, 1, "")]})
+        engine.connect(b, tap)
+        t = np.arange(160 * 60)
+        pcm = (0.25 * 32767 * np.sin(2 * math.pi * 1000 * t / 8000)).astype(np.int16)
+        pkts = [struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 777) + ulaw(pcm[seq * 160:(seq + 1) * 160])
+                for seq in range(60)]
+        order = []
+        for i in range(0, 60, 2):
+            order += [i + 1, i]                          # every pair swapped
+        start = time.monotonic()
+        for n, i in enumerate(order):
+            sock.sendto(pkts[i], ("127.0.0.1", b.local_port))
+            if i % 10 == 0:
+                sock.sendto(pkts[i], ("127.0.0.1", b.local_port))   # duplicate
+            delay = start + (n + 1) * 0.02 - time.monotonic()
+            if delay > 0 and n % 2:
+                time.sleep(delay)
+        time.sleep(0.2)
+        s = b.statistics
+        assert s["rx_packets"] == 66
+        assert s["rx_lost"] == 0
+        assert s["rx_duplicates"] + s["rx_late"] >= 6
+        x = tap.read()
+        nz = np.flatnonzero(np.abs(x) > 100)
+        mid = (nz[0] + nz[-1]) // 2
+        peak, level = analyse(x[mid - 19200:mid + 19200])
+        assert abs(peak - 1000) < 10
+        assert abs(level - (-12 - 3.0)) < 3   # 0.25 full-scale sine = -15 dBov
+    finally:
+        b.stop()
+        tap.stop()
+        sock.close()
+
+
+def test_sender_restart_resets_buffer(engine):
+    b = AudioTransport(codecs=["PCMU"])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        b.start({"address": "127.0.0.1", "port": 9, "codecs": [(0, "PCMU", 8000, 1, "")]})
+        for seq in list(range(10)) + list(range(30000, 30010)):
+            sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 5) + b"\xff" * 160,
+                        ("127.0.0.1", b.local_port))
+            time.sleep(0.02)
+        time.sleep(0.1)
+        s = b.statistics
+        assert s["rx_packets"] == 20
+        assert s["rx_lost"] == 0
+    finally:
+        b.stop()
+        sock.close()
+
+
+def test_buffer_adapts_to_jitter(engine):
+    b = AudioTransport(codecs=["PCMU"])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rng = np.random.default_rng(7)
+    try:
+        b.start({"address": "127.0.0.1", "port": 9, "codecs": [(0, "PCMU", 8000, 1, "")]})
+        # each packet is late by 0..80 ms (order kept): 80 ms of jitter
+        release, last = [], 0.0
+        for seq in range(120):
+            last = max(last, seq * 0.02 + rng.uniform(0, 0.08))
+            release.append(last)
+        t0 = time.monotonic()
+        underruns_mid = None
+        for seq, when in enumerate(release):
+            delay = t0 + when - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 3) + b"\x7f" * 160,
+                        ("127.0.0.1", b.local_port))
+            if seq == 60:
+                underruns_mid = b.statistics["jb_underruns"]
+        s = b.statistics
+        assert s["jitter_ms"] > 5
+        assert underruns_mid >= 1 and s["jb_target_ms"] >= 40     # it had to grow...
+        assert s["jb_underruns"] - underruns_mid <= 1             # ...and then it held
+        assert s["rx_lost"] == 0 and s["rx_late"] == 0
+    finally:
+        b.stop()
+        sock.close()
