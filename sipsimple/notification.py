@@ -104,11 +104,12 @@ class NotificationData:
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
 
     def __contains__(self, name: str) -> bool:
-        return name in self.__dict__
+        return hasattr(self, name)
 
     def get(self, name: str, default: Any = None) -> Any:
         """The attribute *name*, or *default* when the data has none."""
-        return self.__dict__.get(name, default)
+        # getattr, not __dict__: subclasses may compute attributes when asked (properties)
+        return getattr(self, name, default)
 
 
 class Notification:

@@ -163,3 +163,25 @@ def test_audio_resumes_after_digits(engine, ptime):
     finally:
         for o in (a, b, tone, tap):
             o.stop()
+
+
+def test_telephone_event_8000_next_to_opus(engine):
+    # some phones offer telephone-event/8000 only, also with opus/48000
+    a = AudioTransport(codecs=["opus"])
+    b = AudioTransport(codecs=["opus"])
+    try:
+        offer = a.local_media()
+        offer["codecs"] = [c for c in offer["codecs"] if not (c[1] == "telephone-event" and c[2] == 48000)]
+        answer = b.local_media(offer)
+        assert [c[1:3] for c in answer["codecs"]] == [("opus", 48000), ("telephone-event", 8000)]
+        b.start(offer)
+        a.start(answer)
+        a.send_dtmf("4", duration_ms=100)
+        a.send_dtmf("2", duration_ms=100)
+        deadline = time.monotonic() + 3
+        while len(b.dtmf_received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b.dtmf_received == ["4", "2"]
+    finally:
+        a.stop()
+        b.stop()

@@ -97,9 +97,22 @@ def test_call_baresip(kamailio, baresip_factory, sip, recorder, tmp_path, mediae
     assert abs(baresip_heard(bob) - 1000) < 10           # our tone reached baresip
 
 
-def test_baresip_calls_us(kamailio, baresip_factory, sip, recorder):
+@pytest.fixture
+def own_kamailio(tmp_path):
+    """A Kamailio of this test's own: no stale contacts of other tests to fork the call to."""
+    from tests.peers.kamailio import Kamailio
+
+    server = Kamailio(tmp_path / "kamailio").start(set())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_baresip_calls_us(own_kamailio, baresip_factory, sip, recorder):
     from sipsimple.core import Registration
 
+    kamailio = own_kamailio
     account = Account(kamailio, "alice", "alicepw")
     registration = Registration(account.uri, account.credentials, route=account.outbound_proxy)
     registration.register()

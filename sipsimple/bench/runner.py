@@ -60,9 +60,35 @@ def _message_workload(args: argparse.Namespace) -> dict:
                        endpoint_rcvbuf=args.endpoint_rcvbuf, **options)
 
 
+def _rates(args: argparse.Namespace) -> list[int] | None:
+    return [int(r) for r in args.rates.split(",") if r.strip()] if args.rates else None
+
+
+def _presence_workload(args: argparse.Namespace) -> dict:
+    from sipsimple.bench import presence
+
+    return presence.run(duration=args.duration if args.duration is not None else 3.0, rates=_rates(args))
+
+
+def _msrp_workload(args: argparse.Namespace) -> dict:
+    from sipsimple.bench import msrp
+
+    return msrp.run(json_output=False)
+
+
+def _cps_workload(args: argparse.Namespace) -> dict:
+    from sipsimple.bench import cps
+
+    return cps.run(duration=args.duration if args.duration is not None else 4.0, rates=_rates(args),
+                   full=args.full, profile=args.profile)
+
+
 WORKLOADS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "parse": _parse_workload,
     "message": _message_workload,
+    "presence": _presence_workload,
+    "msrp": _msrp_workload,
+    "cps": _cps_workload,
 }
 
 

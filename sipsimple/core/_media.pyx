@@ -44,3 +44,11 @@ include "media_sdp.pxi"
 include "media_transport.pxi"
 include "media_api.pxi"
 include "media_sdpconv.pxi"
+
+__all__ = [
+    "MediaEngine", "AudioMixer", "MediaError", "AudioCodec", "AudioTransport", "BridgePort",
+    "ToneGenerator", "WavePlayer", "WaveRecorder", "NumpyTap",
+    "available_codecs", "list_devices", "generate_srtp_key", "build_crypto_line", "parse_crypto_line",
+    "sdp_from_media", "media_from_sdp",
+    "DEFAULT_CODECS", "SRTP_SUITES", "DEFAULT_SRTP_SUITES",
+]

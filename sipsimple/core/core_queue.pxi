@@ -40,6 +40,8 @@ cdef struct hnd_s:
     char *auth_pass
     int auth_tries
     int destroyed
+    int has_saved             # saved[0] holds a request the application must answer
+    S.nua_saved_event_t saved[1]
     hnd_s *retired_next
 ctypedef hnd_s hnd_t
 
@@ -161,11 +163,17 @@ cdef void hnd_free(hnd_t *h) noexcept nogil:
     free(h.auth_pass)
     free(h)
 
+cdef void hnd_drop_saved(hnd_t *h) noexcept nogil:
+    if h.has_saved:
+        S.nua_destroy_event(h.saved)
+        h.has_saved = 0
+
 cdef void hnd_retire(ctx_t *c, hnd_t *h) noexcept nogil:
     """Destroy the nua handle now, free the record after the next delivery."""
     if h.destroyed:
         return
     h.destroyed = 1
+    hnd_drop_saved(h)
     if h.nh != NULL:
         S.nua_handle_bind(h.nh, NULL)
         S.nua_handle_destroy(h.nh)
@@ -316,6 +324,10 @@ cdef void nua_cb(S.nua_event_t event, int status, const char *phrase,
         e.auth_retry = answer_challenge(h, sip)
     elif h != NULL and 200 <= status < 300:
         h.auth_tries = 0
+    if event == S.nua_i_subscribe and h != NULL and status < 200:
+        # nua_respond() to anything but INVITE needs NUTAG_WITH: keep the request
+        hnd_drop_saved(h)
+        h.has_saved = S.nua_save_event(nua, h.saved)
     e.h = h
     ev_append(c, e)
 
@@ -401,7 +413,13 @@ cdef void exec_cmd(ctx_t *c, cmd_t *cmd) noexcept nogil:
     if nh == NULL:
         return
     if cmd.op == OP_RESPOND:
-        S.nua_respond(nh, cmd.status, cmd.phrase, tt, tv)
+        if h.has_saved:
+            S.nua_respond(nh, cmd.status, cmd.phrase, S.nutag_with,
+                          <S.tag_value_t>S.nua_saved_event_request(h.saved), tt, tv)
+            if cmd.status >= 200:
+                hnd_drop_saved(h)
+        else:
+            S.nua_respond(nh, cmd.status, cmd.phrase, tt, tv)
     elif cmd.op == OP_REGISTER:
         S.nua_register(nh, tt, tv)
     elif cmd.op == OP_UNREGISTER:

@@ -198,6 +198,7 @@ class Engine:
         tls_certificate: str | None = None,
         tls_verify_server: bool = True,
         trace_sip: bool = False,
+        allow_events: tuple[str, ...] | list[str] = (),
         timeout: float = 5.0,
         **unknown: Any,
     ) -> None:
@@ -227,6 +228,10 @@ class Engine:
         for name, value in (("udp_port", udp_port), ("tcp_port", tcp_port), ("tls_port", tls_port)):
             if value is not None and not (isinstance(value, int) and 0 <= value < 65536):
                 raise ValueError(f"{name} must be 0..65535, not {value!r}")
+        allow_events = tuple(allow_events)
+        for package in allow_events:
+            if not isinstance(package, str) or not package or any(ch in package for ch in "\r\n\0;, "):
+                raise ValueError(f"invalid event package {package!r}")
         for name, path in (("tls_ca_file", tls_ca_file), ("tls_certificate", tls_certificate)):
             if path is not None and not os.path.isfile(path):
                 raise ValueError(f"{name}: no such file {path!r}")
@@ -255,6 +260,9 @@ class Engine:
                 ("udp_rmem", UDP_BUFFER_SIZE),
                 ("udp_wmem", UDP_BUFFER_SIZE),
             ]
+            if allow_events:
+                # SUBSCRIBEs for these packages reach incoming_subscription_handler (else 489 Bad Event)
+                tag_list.append(("allow_events", ", ".join(allow_events)))
             if plain:
                 transport_param = "" if len(plain) == 2 else f";transport={plain[0]}"
                 tag_list.append(("url", f"sip:{ip}:{sip_port}{transport_param}"))
@@ -283,7 +291,7 @@ class Engine:
             self.options = dict(local_ip=ip, transports=transports, udp_port=udp_port, tcp_port=tcp_port,
                                 tls_port=tls_port, user_agent=user_agent, tls_ca_file=tls_ca_file,
                                 tls_certificate=tls_certificate, tls_verify_server=tls_verify_server,
-                                trace_sip=trace_sip)
+                                trace_sip=trace_sip, allow_events=allow_events)
         log.info("engine started on %s udp=%s tcp=%s tls=%s", ip, self.udp_port, self.tcp_port, self.tls_port)
         self._post("SCEngineDidStart", local_ip=ip, udp_port=self.udp_port, tcp_port=self.tcp_port,
                    tls_port=self.tls_port)

@@ -25,6 +25,7 @@ cdef struct Stream:
     int te_tx_pt
     int te_rx_pt
     int te_rx_pt_alt
+    int te_clock                    # telephone-event clock (normally the codec's RTP clock)
     SpeexResamplerState *rs_in      # codec rate -> bridge rate
     SpeexResamplerState *rs_out     # bridge rate -> codec rate
     int bridge_rate
@@ -243,7 +244,7 @@ cdef int stream_dtmf_tick(Stream *s) noexcept nogil:
         if s.dtmf_qh == s.dtmf_qt:
             return 0
         s.dtmf_event = s.dtmf_q[s.dtmf_qh]
-        s.dtmf_target = <uint32_t>s.dtmf_qdur[s.dtmf_qh] * <uint32_t>s.codec.clock_rate // 1000
+        s.dtmf_target = <uint32_t>s.dtmf_qdur[s.dtmf_qh] * <uint32_t>s.te_clock // 1000
         if s.dtmf_target > 65535:       # the duration field is 16 bits
             s.dtmf_target = 65535
         s.dtmf_qh = (s.dtmf_qh + 1) % 64
@@ -255,7 +256,7 @@ cdef int stream_dtmf_tick(Stream *s) noexcept nogil:
         s.dtmf_ph1 = s.dtmf_ph2 = 0
         dtmf_freqs(s.dtmf_event, &s.dtmf_f1, &s.dtmf_f2)
     # duration so far, in timestamp units, counting this tick
-    s.dtmf_elapsed += <uint32_t>(s.codec.clock_rate * g_engine.frame_ms // 1000)
+    s.dtmf_elapsed += <uint32_t>(s.te_clock * g_engine.frame_ms // 1000)
     dur = s.dtmf_elapsed
     if dur >= s.dtmf_target:
         dur = s.dtmf_target
@@ -455,9 +456,8 @@ cdef void stream_rtp_in(Stream *s, uint8_t *buf, int n, sockaddr_storage *addr, 
         inc = dur - s.dtmf_rx_dur if dur > s.dtmf_rx_dur else 0
         if dur > s.dtmf_rx_dur:
             s.dtmf_rx_dur = dur
-        if s.can_recv and s.codec.clock_rate > 0:
-            jb_put(&s.jb, seq, ts, NULL,
-                   -1 - <int>((<uint64_t>inc * s.codec.sample_rate) // s.codec.clock_rate))
+        if s.can_recv and s.te_clock > 0:
+            jb_put(&s.jb, seq, ts, NULL, -1 - <int>((<uint64_t>inc * s.codec.sample_rate) // s.te_clock))
         return
     # RFC 3550 interarrival jitter
     arrival = <uint32_t>((<uint64_t>now * <uint64_t>s.codec.clock_rate) // 1000000000)

@@ -60,6 +60,15 @@ def _bind_pair(local_ip, lo, hi):
     raise MediaError("no free RTP port pair in %d-%d on %s" % (lo, hi, local_ip))
 
 
+def _parse_fmtp(fmtp):
+    params = {}
+    for item in (fmtp or "").replace(",", ";").split(";"):
+        key, _, value = item.strip().partition("=")
+        if key:
+            params[key.lower()] = value.strip()
+    return params
+
+
 cdef void stream_release_codec(Stream *s) noexcept nogil:
     codec_close(&s.codec)
     if s.rs_in != NULL:
@@ -268,6 +277,8 @@ cdef class AudioTransport(BridgePort):
                 codecs.append((pt, c.name, c.clock_rate, c.channels, c.fmtp))
                 if c.clock_rate not in te_rates:
                     te_rates.append(c.clock_rate)
+            if 8000 not in te_rates:
+                te_rates.append(8000)       # widely expected, also next to opus
             for rate in te_rates:
                 pt = self._local_te.setdefault(rate, _TE_PT.get(rate, 110))
                 codecs.append((pt, "telephone-event", rate, 1, "0-16"))
@@ -282,10 +293,11 @@ cdef class AudioTransport(BridgePort):
                         if c.clock_rate not in te_rates:
                             te_rates.append(c.clock_rate)
                         break
-            for rc in remote_codecs:
-                if rc[1].lower() == "telephone-event" and rc[2] in te_rates:
-                    self._local_te[rc[2]] = rc[0]
-                    codecs.append((rc[0], "telephone-event", rc[2], 1, "0-16"))
+            remote_te = [rc for rc in remote_codecs if rc[1].lower() == "telephone-event"]
+            matching = [rc for rc in remote_te if rc[2] in te_rates]
+            for rc in matching or remote_te[:1]:
+                self._local_te[rc[2]] = rc[0]
+                codecs.append((rc[0], "telephone-event", rc[2], 1, "0-16"))
         crypto = []
         transport = "RTP/AVP"
         if self.srtp_mode != "off":
@@ -365,7 +377,7 @@ cdef class AudioTransport(BridgePort):
         cdef CodecState newc
         cdef SpeexResamplerState *rs_in = NULL
         cdef SpeexResamplerState *rs_out = NULL
-        cdef int err = 0, rebuild, ptime, rate, frame
+        cdef int err = 0, rebuild, ptime, rate, frame, can_send, can_recv
         if s == NULL:
             raise MediaError("the transport is stopped")
         if not g_engine.initialized:
@@ -395,12 +407,14 @@ cdef class AudioTransport(BridgePort):
         if codec.name not in self._local_pt:
             self._local_pt[codec.name] = codec.static_pt if codec.static_pt is not None else tx_pt
         rx_pt = self._local_pt[codec.name]
-        te_tx = -1
-        for rc in remote.get("codecs", ()):
-            if rc[1].lower() == "telephone-event" and rc[2] == codec.clock_rate:
-                te_tx = rc[0]
-                break
-        te_rx = self._local_te.get(codec.clock_rate, te_tx)
+        # telephone-event at the codec's clock; else whichever the remote has
+        # (e.g. telephone-event/8000 next to opus/48000, as some phones do)
+        te_tx, te_clock = -1, codec.clock_rate
+        tes = [rc for rc in remote.get("codecs", ()) if rc[1].lower() == "telephone-event"]
+        tes.sort(key=lambda rc: rc[2] != codec.clock_rate)
+        if tes:
+            te_tx, te_clock = tes[0][0], tes[0][2]
+        te_rx = self._local_te.get(te_clock, te_tx)
         ptime = remote.get("ptime") or self.ptime
         if ptime not in (10, 20, 30, 40, 60) or (codec.name == "GSM" and ptime % 20) \
                 or (codec.name == "opus" and ptime == 30):
@@ -416,21 +430,20 @@ cdef class AudioTransport(BridgePort):
         if rport:
             tuple_to_sockaddr(raddr, rport, &rtp_addr, &rtp_len)
             tuple_to_sockaddr(raddr, rtcp_port, &rtcp_addr, &rtcp_len)
-        # SRTP sessions: rebuilt only when keys change
-        new_state = None
-        if srtp_choice is not None:
-            suite, rkey = srtp_choice
-            new_state = (suite, self._local_keys[suite], rkey)
-            if new_state != self._srtp_state:
-                new_tx = srtp_session(suite, self._local_keys[suite], 1)
-                new_rx = srtp_session(suite, rkey, 0)
         rate = g_engine.sample_rate
         frame = g_engine.frame_samples
         rebuild = self._codec is None or self._codec[0] is not codec or self._codec[1] != ptime \
-            or s.bridge_rate != rate
+            or s.bridge_rate != rate or self._codec[2] != fmtp
         if rebuild:
-            if codec_open(&newc, codec._cid, ptime, self._opus_dtx, 1, self._opus_bitrate,
-                          self._opus_complexity, rate) != 0:
+            # RFC 7587: the remote's fmtp says what it wants to receive
+            params = _parse_fmtp(fmtp)
+            fec = 1 if params.get("useinbandfec") == "1" else 0
+            dtx = 1 if (self._opus_dtx or params.get("usedtx") == "1") else 0
+            bitrate = self._opus_bitrate
+            if params.get("maxaveragebitrate", "").isdigit():
+                cap = int(params["maxaveragebitrate"])
+                bitrate = min(bitrate, cap) if bitrate else cap
+            if codec_open(&newc, codec._cid, ptime, dtx, fec, bitrate, self._opus_complexity, rate) != 0:
                 codec_close(&newc)
                 raise MediaError("cannot open codec %s" % codec.name)
             if newc.sample_rate != rate:
@@ -438,6 +451,26 @@ cdef class AudioTransport(BridgePort):
                 rs_out = speex_resampler_init(1, rate, newc.sample_rate, 3, &err)
                 speex_resampler_skip_zeros(rs_in)
                 speex_resampler_skip_zeros(rs_out)
+        can_send = 1 if _can_send(self._direction, remote_dir) else 0
+        can_recv = 1 if _can_recv(self._direction, remote_dir) else 0
+        # SRTP sessions: rebuilt only when keys change
+        new_state = None
+        try:
+            if srtp_choice is not None:
+                suite, rkey = srtp_choice
+                new_state = (suite, self._local_keys[suite], rkey)
+                if new_state != self._srtp_state:
+                    new_tx = srtp_session(suite, self._local_keys[suite], 1)
+                    new_rx = srtp_session(suite, rkey, 0)
+        except BaseException:
+            if new_tx != NULL:
+                srtp_dealloc(new_tx)
+            if rebuild:
+                codec_close(&newc)
+                if rs_in != NULL:
+                    speex_resampler_destroy(rs_in)
+                    speex_resampler_destroy(rs_out)
+            raise
         py_lock()
         if rebuild:
             stream_release_codec(s)
@@ -459,6 +492,7 @@ cdef class AudioTransport(BridgePort):
         s.te_tx_pt = te_tx
         s.te_rx_pt = te_rx
         s.te_rx_pt_alt = te_tx
+        s.te_clock = te_clock
         s.rtcp_mux = rtcp_mux
         if rport:
             if not s.has_remote or self._remote_sdp != (raddr, rport):
@@ -476,8 +510,8 @@ cdef class AudioTransport(BridgePort):
         elif new_tx != NULL:
             old_tx, old_rx = s.srtp_tx, s.srtp_rx
             s.srtp_tx, s.srtp_rx = new_tx, new_rx
-        s.can_send = 1 if _can_send(self._direction, remote_dir) else 0
-        s.can_recv = 1 if _can_recv(self._direction, remote_dir) else 0
+        s.can_send = can_send
+        s.can_recv = can_recv
         s.no_audio_ns = <int64_t>(self._no_audio_timeout * 1e9)
         s.timeout_ns = <int64_t>(self._rtp_timeout * 1e9)
         s.rtcp_interval_ns = <int64_t>(self._rtcp_interval * 1e9)
@@ -493,7 +527,7 @@ cdef class AudioTransport(BridgePort):
         if old_rx != NULL:
             srtp_dealloc(old_rx)
         self._srtp_state = new_state
-        self._codec = (codec, ptime)
+        self._codec = (codec, ptime, fmtp)
         self._remote = dict(remote)
         self._remote_sdp = (raddr, rport)
 

@@ -366,6 +366,13 @@ cdef extern from "<sofia-sip/nua.h>" nogil:
     void nua_respond(nua_handle_t *nh, int status, const char *phrase,
                      tag_type_t tag, tag_value_t value, ...)
     msg_t *nua_current_request(const nua_t *nua)
+    # an incoming request kept past its callback, so it can be answered later (NUTAG_WITH_SAVED)
+    ctypedef struct nua_saved_event_s "struct nua_saved_event":
+        pass
+    ctypedef nua_saved_event_s *nua_saved_event_t
+    int nua_save_event(nua_t *nua, nua_saved_event_t *return_saved)
+    void nua_destroy_event(nua_saved_event_t *saved)
+    msg_t *nua_saved_event_request(const nua_saved_event_t *saved)
 
 
 cdef extern from "<sofia-sip/nua_tag.h>" nogil:
