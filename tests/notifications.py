@@ -57,3 +57,16 @@ class NotificationRecorder:
         with self._cond:
             if not self._cond.wait_for(condition, timeout):
                 raise AssertionError(f"condition not met within {timeout} s")
+
+
+def reinvite_answered(recorder, session, count):
+    """Wait until the session has handled the answer to its ``count``-th re-INVITE.
+
+    The answer is posted on the Engine thread and handled on the middleware loop:
+    once it is recorded, draining the loop makes sure the session has seen it.
+    """
+    from sipsimple.middleware import MiddlewareLoop
+
+    recorder.wait("SCInvitationChangedState", sender=session._invitation,
+                  predicate=lambda n: n.data.prev_sub_state == "sending_proposal", count=count)
+    MiddlewareLoop().run_sync(lambda: None)

@@ -75,7 +75,7 @@ def test_pyparser_rejects(bad):
 
 
 def test_workloads_registered():
-    assert set(WORKLOADS) == {"parse", "message"}
+    assert set(WORKLOADS) == {"parse", "message", "msrp", "presence", "cps"}
     import argparse
 
     parser = argparse.ArgumentParser()

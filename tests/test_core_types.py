@@ -197,6 +197,10 @@ class TestSDP:
             m.direction = "sideways"
 
     @pytest.mark.parametrize("bad", ["", "garbage", "v=0\r\n", "v=0\r\no=x\r\n",
+                                     # inputs that made Sofia's parser spin before we screened m= lines
+                                     SDP_TEXT.replace("RTP/SAVP", "RT\x01/SAVP"),
+                                     SDP_TEXT.replace("RTP/SAVP", "RT\u00e9/SAVP"),
+                                     SDP_TEXT.replace("RTP/SAVP 111", "RT /SAVP 111"),
                                      "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 0\r\n"])
     def test_malformed(self, bad):
         with pytest.raises(ValueError):

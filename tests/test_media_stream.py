@@ -302,3 +302,20 @@ def test_numpy_tap_frames_roundtrip(engine):
     finally:
         src.stop()
         dst.stop()
+
+
+def test_ipv6_loopback(engine):
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    a, b = pair(local_ip="::1", codecs=["PCMU"], srtp="mandatory")
+    try:
+        assert a.local_media()["address"] == "::1"
+        time.sleep(0.3)
+        s = b.statistics
+        assert s["rx_packets"] > 5 and s["rx_srtp_errors"] == 0
+        assert s["remote_address_received"] == ("::1", a.local_port)
+    finally:
+        a.stop()
+        b.stop()

@@ -9,6 +9,7 @@ from sipsimple.core import SIPURI, Credentials, Engine, Route
 from sipsimple.core._media import MediaEngine, NumpyTap, ToneGenerator
 from sipsimple.session import Session, SessionManager
 from tests.audio_analysis import dominant_frequency, read_wav
+from tests.notifications import reinvite_answered
 
 
 class Account:
@@ -77,10 +78,10 @@ def test_call_baresip(kamailio, baresip_factory, sip, recorder, tmp_path, mediae
         recorder.wait("SCSessionDidStartRecordingAudio", sender=alice)
 
         alice.hold()
-        recorder.wait_for(lambda: alice._invitation.sub_state == "normal")
+        reinvite_answered(recorder, alice, 1)
         assert alice._invitation.remote_sdp.media[0].direction == "recvonly"   # baresip's view of our hold
         alice.unhold()
-        recorder.wait_for(lambda: alice._invitation.sub_state == "normal" and not alice.on_hold)
+        reinvite_answered(recorder, alice, 2)
         assert alice._invitation.remote_sdp.media[0].direction == "sendrecv"
 
         alice.send_dtmf("7")

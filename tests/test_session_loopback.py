@@ -9,6 +9,7 @@ from sipsimple.core import SIPURI, Engine
 from sipsimple.core._media import MediaEngine, NumpyTap, ToneGenerator
 from sipsimple.session import Session, SessionError, SessionManager, SessionStateError
 from tests.audio_analysis import dominant_frequency, level_dbfs
+from tests.notifications import reinvite_answered
 
 
 class Account:
@@ -120,11 +121,11 @@ def test_hold_and_unhold(sip, recorder):
     assert recorder.wait("SCSessionGotHoldRequest", sender=alice).data.originator == "local"
     assert recorder.wait("SCSessionGotHoldRequest", sender=bob).data.originator == "remote"
     assert alice.on_hold_by_local and bob.on_hold_by_remote and bob.on_hold and not bob.on_hold_by_local
-    recorder.wait_for(lambda: alice._invitation.sub_state == "normal")
+    reinvite_answered(recorder, alice, 1)
     assert alice.audio_transport.direction == "sendonly" and bob.audio_transport.direction == "recvonly"
     alice.unhold()
     assert recorder.wait("SCSessionGotUnholdRequest", sender=bob).data.originator == "remote"
-    recorder.wait_for(lambda: alice._invitation.sub_state == "normal")
+    reinvite_answered(recorder, alice, 2)
     assert not bob.on_hold and alice.audio_transport.direction == "sendrecv"
     freq, _ = measure(alice, bob, 1000)
     assert abs(freq - 1000) < 10
@@ -224,7 +225,7 @@ def test_stream_proposals_accepted_and_rejected(sip, recorder):
     alice.remove_audio()
     update = recorder.wait("SCSessionGotStreamUpdate", sender=bob, predicate=lambda n: n.data.streams == [])
     assert update and not bob.has_audio and not alice.has_audio
-    recorder.wait_for(lambda: alice._invitation.sub_state == "normal")
+    reinvite_answered(recorder, alice, 1)
 
     alice.add_audio()
     assert recorder.wait("SCSessionGotStreamProposal", sender=alice).data.proposer == "local"
@@ -235,7 +236,8 @@ def test_stream_proposals_accepted_and_rejected(sip, recorder):
     rejected = recorder.wait("SCSessionRejectedStreamProposal", sender=alice)
     assert rejected.data.proposer == "local" and "488" in rejected.data.reason
     assert recorder.wait("SCSessionRejectedStreamProposal", sender=bob).data.proposer == "remote"
-    recorder.wait_for(lambda: alice.state == bob.state == "ESTABLISHED" and alice._invitation.sub_state == "normal")
+    reinvite_answered(recorder, alice, 2)
+    recorder.wait_for(lambda: alice.state == bob.state == "ESTABLISHED")
     assert not alice.has_audio
 
     alice.add_audio()

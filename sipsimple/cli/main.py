@@ -30,6 +30,8 @@ __all__ = ["COMMANDS", "main", "build_parser"]
 COMMANDS: list[str] = [
     "sipsimple.cli.register",
     "sipsimple.cli.message",
+    "sipsimple.cli.call",
+    "sipsimple.cli.answer",
     "sipsimple.cli.demo",
     "sipsimple.bench",
 ]

@@ -16,12 +16,18 @@ Media descriptions (``AudioTransport.local_media()`` and the ``remote``
 argument of ``start``/``update``) are plain dicts::
 
     {"address": "192.0.2.1", "port": 50000, "rtcp_port": 50001,   # rtcp_port optional
-     "rtcp_mux": False,                                           # optional
+     "rtcp_mux": True,          # offered by us; echoed in answers; optional in remote
      "transport": "RTP/AVP" | "RTP/SAVP",
      "codecs": [(pt, name, clock_rate, channels, fmtp), ...],      # preference order,
                                                                    # telephone-event included
      "ptime": 20, "crypto": ["1 AES_CM_128_HMAC_SHA1_80 inline:...", ...],
      "direction": "sendrecv" | "sendonly" | "recvonly" | "inactive"}
+
+``sdp_from_media()`` / ``media_from_sdp()`` convert to and from
+``sipsimple.core.sdp.SDPMediaStream``. The media engine's sample rate and
+frame size are fixed while any port exists: start the engine first. For many
+streams prefer ``start(sample_rate=16000)`` (or 8000): at 48 kHz resampling
+G.711/G.722 dominates the CPU cost; Opus runs natively at the bridge rate.
 """
 
 from collections.abc import Callable, Iterable, Sequence

@@ -1,3 +1,5 @@
+import re
+
 # Parse entry points through Sofia-SIP's own parsers: URIs, whole SIP messages
 # and SDP. They return plain Python values; the typed objects (SIPURI,
 # SIPMessage, SDPSession) are built from them in pure Python modules.
@@ -97,6 +99,34 @@ cdef tuple _time(const S.sdp_time_t *t):
     return (t.t_start, t.t_stop)
 
 
+# every byte but the control characters (tab, CR and LF are fine)
+_SDP_ALLOWED = b"\t\r\n" + bytes(range(32, 127)) + bytes(range(128, 256))
+
+
+# RFC 4566: m=<media> <port>[/<number>] <proto> <fmt> ...; media and fmt are tokens, proto is
+# tokens joined by "/" (token-char excludes "/", so a format cannot start with one)
+_SDP_TOKEN = rb"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"
+_SDP_MEDIA_LINE = re.compile(
+    rb"m=" + _SDP_TOKEN + rb" [0-9]+(/[0-9]+)? " + _SDP_TOKEN + rb"(/" + _SDP_TOKEN + rb")*( " + _SDP_TOKEN + rb")*\Z"
+)
+
+
+cdef bytes _sdp_bytes(data):
+    # Sofia's SDP parser can spin for seconds on a control character inside a
+    # token (e.g. "RT\x01/AVP"): refuse them before it sees the text
+    cdef bytes b = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if not b:
+        raise ValueError("empty SDP")
+    bad = b.translate(None, _SDP_ALLOWED)
+    if bad:
+        raise ValueError(f"invalid SDP: control character 0x{bad[0]:02x}")
+    # it also spins on a non-token byte in an m= line's protocol: check m= lines first
+    for line in b.splitlines():
+        if line.startswith(b"m=") and _SDP_MEDIA_LINE.match(line) is None:
+            raise ValueError(f"invalid SDP: malformed media line {line[:80]!r}")
+    return b
+
+
 def parse_sdp(data):
     """Parse an SDP body with Sofia's SDP parser.
 
@@ -104,7 +134,7 @@ def parse_sdp(data):
     rtpmap and fmtp lines Sofia folds into its rtpmap list come back as
     attributes. Raises ValueError with Sofia's error text.
     """
-    cdef bytes b = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    cdef bytes b = _sdp_bytes(data)
     cdef S.su_home_t *home
     cdef S.sdp_parser_t *parser
     cdef S.sdp_session_t *sdp
@@ -112,8 +142,6 @@ def parse_sdp(data):
     cdef S.sdp_rtpmap_t *rm
     cdef S.sdp_list_t *fmt
     cdef S.sdp_connection_t *c
-    if not b:
-        raise ValueError("empty SDP")
     home = S.su_home_new(64)
     if home == NULL:
         raise MemoryError()
@@ -176,7 +204,7 @@ def parse_sdp(data):
 
 def print_sdp(data):
     """Parse SDP text and print it back through Sofia's SDP printer (canonical form)."""
-    cdef bytes b = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    cdef bytes b = _sdp_bytes(data)
     cdef S.su_home_t *home = S.su_home_new(64)
     cdef S.sdp_parser_t *parser
     cdef S.sdp_printer_t *printer = NULL

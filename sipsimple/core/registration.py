@@ -148,7 +148,12 @@ class Registration(Primitive):
                     self._ended(event.status, event.reason or "")
 
     def _got_register_response(self, event) -> None:
-        if event.status < 200 or event.auth_retry or self.state == "unregistering":
+        if event.status < 200 or event.auth_retry:
+            return
+        if self.state == "unregistering":
+            if event.status >= 300:
+                # end() came while the REGISTER was out and it failed: nothing left to unregister
+                self._ended(event.status, event.reason or "")
             return
         message = event.message
         if 200 <= event.status < 300:

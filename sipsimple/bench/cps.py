@@ -1,0 +1,391 @@
+"""Workload ``cps``: calls per second from sipp into our SessionManager, beside baresip auto-answering.
+
+Between processes, all on 127.0.0.1 over UDP:
+
+- ours: a child process (:mod:`sipsimple.bench.cps_endpoint`) running the Engine
+  and the SessionManager, accepting every incoming session with audio through the
+  full Session path (SDP offer/answer, an AudioTransport started on the media
+  engine's clocked null device, stopped at the BYE); it reports its counts, CPU
+  time and RSS over a control pipe;
+- peer: baresip auto-answering (``audio_player aubridge,sink``, a short WAV as
+  its source, ``call_max_calls 255``, no recording), CPU time and RSS read from
+  /proc/PID;
+- load: sipp's built-in ``uac`` (``-sn uac -d CALL_MS``: INVITE with PCMU SDP,
+  ACK, a pause of CALL_MS, BYE) at ``-r RATE -m RATE*DURATION``, run against each
+  target in turn, alternating which goes first, at rising rates.
+
+A step is clean when sipp exits 0 with every call successful, no failed call, no
+retransmission and an achieved rate of at least 90 % of the asked one, and (for
+ours) every call was started and ended by a Session with no SCSessionDidFail.
+Each side stops at its first unclean step. CPU per 1000 calls is the process's
+CPU time over the step (until its calls have ended) per successful call; it
+includes the media (RTP both ways for every call). RSS is read at start and after
+the sweep, and with ``full`` after a further 20,000 calls at a rate both handled.
+baresip 1.0 refuses calls beyond 255 at once, so with 1 s calls its clean rate
+tops out below ~250/s: that is its configuration's ceiling, not its speed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+from sipsimple.bench.endpoint import read_status
+from sipsimple.bench.message import _peers, _ratio, children_cpu, proc_cpu, udp_drops
+
+__all__ = ["run", "DEFAULT_RATES", "GOAL_RATE", "CALL_MS", "FULL_CALLS"]
+
+DEFAULT_RATES = (25, 50, 100, 150, 200, 300, 400)
+GOAL_RATE = 400
+CALL_MS = 1000
+FULL_CALLS = 20000
+BARESIP_MAX_CALLS = 255
+
+
+def _baresip_class():
+    """tests.peers.baresip.Baresip, configured for load (imported from the source tree like sipp's helpers)."""
+    _peers()  # puts the source tree on sys.path when needed
+    from tests.peers.baresip import Baresip
+    from tests.peers.ports import free_port_range
+
+    class LoadBaresip(Baresip):
+        """baresip for many calls: 255 at once, a wide RTP port range, no per-call recording."""
+
+        def _write_config(self) -> None:
+            super()._write_config()
+            config = self.run_dir / "config"
+            text = config.read_text()
+            low = free_port_range(1024, tcp=False)
+            self.rtp_ports = (low, low + 1023)
+            text = re.sub(r"(?m)^call_max_calls\s+\d+$", f"call_max_calls\t\t{BARESIP_MAX_CALLS}", text)
+            text = re.sub(r"(?m)^rtp_ports\s+.*$", f"rtp_ports\t\t{low}-{low + 1023}", text)
+            text = re.sub(r"(?m)^module\s+sndfile\.so\n", "", text)
+            config.write_text(text)
+
+    return LoadBaresip
+
+
+def write_tone_wav(path: Path, seconds: float, frequency: float = 440.0, rate: int = 8000) -> Path:
+    """A mono 16-bit WAV of a sine tone (baresip's source: short, since it is loaded per call)."""
+    frames = bytearray()
+    amplitude = 0.3 * 32767
+    for i in range(int(rate * seconds)):
+        frames += int(amplitude * math.sin(2 * math.pi * frequency * i / rate)).to_bytes(2, "little", signed=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
+class OurEndpoint:
+    """Our endpoint: the child process with the SessionManager answering every call."""
+
+    name = "ours"
+
+    def __init__(self, port: int) -> None:
+        import json
+        import os
+        import sys
+
+        self._json = json
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple.bench.cps_endpoint", str(port)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        ready = self._read()
+        if not ready.get("ready"):
+            self.process.kill()
+            raise RuntimeError(f"the endpoint did not start: {ready}")
+        self.port = ready["port"]
+        self.pid = ready["pid"]
+        self.address = f"127.0.0.1:{self.port}"
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the endpoint exited (rc={self.process.poll()})")
+        return self._json.loads(line)
+
+    def _command(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def stats(self) -> dict:
+        return self._command("stats")
+
+    def settle(self, before: dict, expected: int, timeout: float = 15.0) -> dict:
+        """Stats once ``expected`` more calls have ended and none is active (or after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.stats()
+            if (now["ended"] - before["ended"] >= expected and now["active"] == 0) or time.monotonic() > deadline:
+                return now
+            time.sleep(0.05)
+
+    def trim(self) -> dict:
+        return self._command("trim")
+
+    def close(self) -> dict:
+        try:
+            final = self._command("quit")
+            final = self._read() if not final.get("stopped") else final
+            self.process.wait(15)
+            return final
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+            return {}
+
+
+class PeerBaresip:
+    """The peer: baresip answering every call by itself."""
+
+    name = "peer"
+
+    def __init__(self, run_dir: Path) -> None:
+        audio = write_tone_wav(run_dir.parent / "baresip-source.wav", seconds=CALL_MS / 1000 + 2.0)
+        self.baresip = _baresip_class()(run_dir, user="bob", answermode="auto", audio_codecs="pcmu",
+                                        audio_file=audio)
+        self.baresip.start()
+        # nobody reads its ctrl_tcp events during the load: close it so it never blocks on a full socket
+        self.baresip.ctrl.close()
+        self.baresip.ctrl = None
+        self.pid = self.baresip.process.pid
+        self.port = self.baresip.sip_port
+        self.address = f"127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        status = read_status(self.pid)
+        return {"cpu": proc_cpu(self.pid), "rss_kb": status.get("VmRSS"), "hwm_kb": status.get("VmHWM")}
+
+    def settle(self, before: dict, expected: int, timeout: float = 0.0) -> dict:
+        time.sleep(0.5)  # its calls ended with sipp's BYEs; let it finish tearing them down
+        return self.stats()
+
+    def close(self) -> dict:
+        self.baresip.stop()
+        return {}
+
+
+def _load(sipp_module, target, rate: int, count: int, call_ms: int, run_dir: Path) -> dict:
+    """``count`` calls of ``call_ms`` at ``rate`` into ``target``; what happened there and at sipp."""
+    before = target.stats()
+    drops0 = udp_drops(target.port)
+    load_cpu0 = children_cpu()
+    t0 = time.monotonic()
+    limit = max(10, int(rate * (call_ms / 1000 + 1) * 2))
+    result = sipp_module.run_sipp("uac", target.address, builtin=True, run_dir=run_dir, service="bob",
+                                  calls=count, rate=rate, timeout=count / rate * 3 + call_ms / 1000 + 30,
+                                  trace=False, extra=["-d", str(call_ms), "-l", str(limit)])
+    wall = time.monotonic() - t0
+    load_cpu = children_cpu() - load_cpu0
+    after = target.settle(before, result.successful)
+    drops1 = udp_drops(target.port)
+    # sipp's CallRate(C) counts the last calls' hold time too: take the rate calls were placed at
+    achieved = result.created / max(wall - call_ms / 1000, 0.001) if result.created else 0.0
+    cpu = after["cpu"] - before["cpu"]
+    step = {
+        "sent": count, "successful": result.successful, "failed": result.failed,
+        "retransmissions": result.retransmissions, "sipp_rc": result.returncode,
+        "achieved_rate": round(achieved, 1), "wall_s": round(wall, 2), "cpu_s": round(cpu, 3),
+        "cpu_s_per_1000": round(cpu / max(result.successful, 1) * 1000, 3),
+        "load_generator_cpu_s": round(load_cpu, 3),
+        "rss_kb": after.get("rss_kb"), "hwm_kb": after.get("hwm_kb"),
+        "udp_drops": drops1 - drops0 if drops0 is not None and drops1 is not None else None,
+    }
+    problems = []
+    if "started" in after:
+        step["python_seen"] = after["started"] - before["started"]
+        step["sessions_ended"] = after["ended"] - before["ended"]
+        step["sessions_failed"] = after["failed"] - before["failed"]
+        step["still_active"] = after["active"]
+        if step["python_seen"] < result.successful:
+            problems.append(f"{step['python_seen']} of {result.successful} sessions started")
+        if step["sessions_failed"]:
+            problems.append(f"{step['sessions_failed']} sessions failed: {after.get('errors')}")
+        if after["active"]:
+            problems.append(f"{after['active']} sessions still active")
+    if result.returncode != 0:
+        problems.append(f"sipp rc={result.returncode}")
+    if result.failed:
+        problems.append(f"{result.failed} failed")
+    if result.retransmissions:
+        problems.append(f"{result.retransmissions} retransmissions")
+    if result.successful < count:
+        problems.append(f"{result.successful}/{count} successful")
+    if achieved < 0.9 * rate:
+        problems.append(f"achieved {achieved:.0f}/s of {rate}/s")
+    step["clean"] = not problems
+    if problems:
+        step["problems"] = problems
+    return step
+
+
+def _profile(pid: int, seconds: float, path: str) -> subprocess.Popen | None:
+    """py-spy recording our endpoint's threads for ``seconds`` (at the goal's rate); None if unavailable.
+
+    The format follows the file name: ``.json`` speedscope, ``.txt`` collapsed stacks, else an SVG flame graph.
+    """
+    import shutil
+    import sys
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return None
+    fmt = "speedscope" if path.endswith(".json") else ("raw" if path.endswith(".txt") else "flamegraph")
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "200",
+                             "-f", fmt, "-o", path, "--threads", "--idle"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = False, call_ms: int = CALL_MS,
+        profile: str | None = None, full_calls: int = FULL_CALLS, **_options) -> dict:
+    """Run the rate sweep (and with ``full`` the 20,000-call RSS check); see the module docstring."""
+    sipp_module, free_port = _peers()
+    rates = list(rates or DEFAULT_RATES)
+    base_dir = Path(tempfile.mkdtemp(prefix="sipsimple-bench-cps-"))
+    sides = ("ours", "peer")
+    targets = {"ours": OurEndpoint(free_port())}
+    try:
+        targets["peer"] = PeerBaresip(base_dir / "baresip")
+    except BaseException:
+        targets["ours"].close()
+        raise
+    steps: list[dict] = []
+    best = {"ours": None, "peer": None}
+    stopped = {"ours": False, "peer": False}
+    rss: dict = {}
+    full_run: dict | None = None
+    spy = None
+    final: dict = {}
+    try:
+        time.sleep(0.5)
+        rss["start"] = {side: targets[side].stats()["rss_kb"] for side in sides}
+        for index, rate in enumerate(rates):
+            count = max(int(rate * duration), 1)
+            order = ("ours", "peer") if index % 2 == 0 else ("peer", "ours")
+            step: dict = {"rate": rate, "order": list(order)}
+            for side in order:
+                if stopped[side]:
+                    continue
+                if profile and side == "ours" and spy is None and rate == min(max(rates), GOAL_RATE):
+                    spy = _profile(targets["ours"].pid, duration + call_ms / 1000 + 1, profile)
+                step[side] = _load(sipp_module, targets[side], rate, count, call_ms,
+                                   base_dir / f"uac-{side}-{rate}")
+                if step[side]["clean"]:
+                    best[side] = rate
+                else:
+                    stopped[side] = True
+            steps.append(step)
+            if all(stopped.values()):
+                break
+        rss["after_sweep"] = {side: targets[side].stats()["rss_kb"] for side in sides}
+        if full:
+            common = [s["rate"] for s in steps if s.get("ours", {}).get("clean") and s.get("peer", {}).get("clean")]
+            rate = min(max(common), 200) if common else rates[0]
+            full_run = {"calls": full_calls, "rate": rate}
+            for side in sides:
+                step = _load(sipp_module, targets[side], rate, full_calls, call_ms, base_dir / f"full-{side}")
+                full_run[side] = {k: step.get(k) for k in ("successful", "failed", "retransmissions", "clean",
+                                                           "cpu_s_per_1000", "rss_kb", "problems")}
+            time.sleep(2.0)
+            rss["after_full"] = {side: targets[side].stats()["rss_kb"] for side in sides}
+            rss["ours_after_malloc_trim"] = targets["ours"].trim().get("rss_kb")
+        threads = targets["ours"].stats().get("threads")
+    finally:
+        if spy is not None:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        final = targets["ours"].close()
+        targets["peer"].close()
+
+    def cpu_at(side, rate):
+        for step in steps:
+            if step["rate"] == rate and side in step:
+                return step[side]["cpu_s_per_1000"]
+        return None
+
+    def cpu_over_clean(side):
+        cpu = sum(s[side]["cpu_s"] for s in steps if side in s and s[side]["clean"])
+        n = sum(s[side]["successful"] for s in steps if side in s and s[side]["clean"])
+        return round(cpu / n * 1000, 3) if n else None
+
+    def growth(side, point):
+        a, b = rss.get(point, {}).get(side), rss["start"].get(side)
+        return a - b if a is not None and b is not None else None
+
+    common = [s["rate"] for s in steps if s.get("ours", {}).get("clean") and s.get("peer", {}).get("clean")]
+    at_rate = max(common) if common else None
+    results = {
+        "highest_clean_rate": {
+            "unit": "calls/s", "better": "higher", "ours": best["ours"], "peer": best["peer"],
+            "ratio": _ratio(best["ours"], best["peer"]),
+            "note": f"{call_ms} ms calls; highest rate tried with every call successful, no retransmission"
+                    + ("" if stopped["ours"] else "; ours never failed: a lower bound")
+                    + ("" if stopped["peer"] else "; the peer never failed: a lower bound")
+                    + f"; baresip is capped at {BARESIP_MAX_CALLS} simultaneous calls"},
+        "cpu_s_per_1000_calls_at_highest_common_rate": {
+            "unit": "CPU-s per 1000 calls", "better": "lower", "rate": at_rate,
+            "ours": cpu_at("ours", at_rate), "peer": cpu_at("peer", at_rate),
+            "ratio": _ratio(cpu_at("ours", at_rate), cpu_at("peer", at_rate))},
+        "cpu_s_per_1000_calls_over_clean_steps": {
+            "unit": "CPU-s per 1000 calls", "better": "lower",
+            "ours": cpu_over_clean("ours"), "peer": cpu_over_clean("peer"),
+            "ratio": _ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
+        "rss_kb_start": {
+            "unit": "kB", "better": "lower", "ours": rss["start"]["ours"], "peer": rss["start"]["peer"],
+            "ratio": _ratio(rss["start"]["ours"], rss["start"]["peer"])},
+        "rss_kb_after_sweep": {
+            "unit": "kB", "better": "lower", "ours": rss["after_sweep"]["ours"], "peer": rss["after_sweep"]["peer"],
+            "ratio": _ratio(rss["after_sweep"]["ours"], rss["after_sweep"]["peer"])},
+        "rss_growth_kb_over_sweep": {
+            "unit": "kB", "better": "lower", "ours": growth("ours", "after_sweep"),
+            "peer": growth("peer", "after_sweep"), "ratio": None,
+            "note": "VmRSS after the sweep - VmRSS at start (the sweep's peak concurrency shows here too)"},
+    }
+    if full_run is not None:
+        results["rss_kb_after_full_run"] = {
+            "unit": "kB", "better": "lower", "ours": rss["after_full"]["ours"], "peer": rss["after_full"]["peer"],
+            "ratio": _ratio(rss["after_full"]["ours"], rss["after_full"]["peer"]),
+            "note": f"after {full_calls} more calls at {full_run['rate']}/s"}
+        results["rss_growth_kb_full_run"] = {
+            "unit": "kB", "better": "lower",
+            "ours": rss["after_full"]["ours"] - rss["after_sweep"]["ours"],
+            "peer": rss["after_full"]["peer"] - rss["after_sweep"]["peer"], "ratio": None,
+            "note": f"VmRSS after the {full_calls}-call run - after the sweep"}
+    ours_cpu, peer_cpu = cpu_at("ours", at_rate), cpu_at("peer", at_rate)
+    flat = None
+    if full_run is not None:
+        flat = results["rss_growth_kb_full_run"]["ours"] <= 2048
+    return {
+        "description": f"{call_ms} ms calls over UDP from sipp's built-in uac at rising rates: ours = "
+                       "SessionManager in a child process accepting every session with audio (Session + "
+                       "AudioStream on the media engine's null device); peer = baresip auto-answering "
+                       "(aubridge sink, WAV source); same rates, alternating order, in the same run",
+        "goal": {"rate": GOAL_RATE, "rate_met": bool(best["ours"] and best["ours"] >= GOAL_RATE),
+                 "cpu_per_call_le_peer": (ours_cpu <= peer_cpu) if ours_cpu is not None and peer_cpu else None,
+                 "rss_flat": flat,
+                 "highest_rate_tried": max((s["rate"] for s in steps), default=None)},
+        "results": results,
+        "details": {
+            "parameters": {"duration_s": duration, "rates": rates, "call_ms": call_ms, "full": full,
+                           "full_calls": full_calls if full else None},
+            "steps": steps,
+            "rss_kb": rss,
+            "full_run": full_run,
+            "endpoint": {"threads": threads, "final": final},
+            "peer": {"program": "baresip", "call_max_calls": BARESIP_MAX_CALLS},
+            "profile": profile,
+        },
+    }
