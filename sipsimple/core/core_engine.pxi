@@ -30,7 +30,7 @@ _TAG_NAMES = (
     "header", "route", "accept", "subscription_state", "reason", "if_match", "allow_events_header",
     "dump", "certificate", "tls_verify_peer", "tls_verify_policy", "tls_verify_depth",
     "udp_mtu", "sip_t1x64", "default_proxy", "use_naptr", "use_srv", "client_rport", "server_rport",
-    "udp_rmem", "udp_wmem",
+    "udp_rmem", "udp_wmem", "resolv_conf",
 )
 cdef S.tag_type_t _TAG_TYPES[64]
 cdef dict _TAG_INDEX = {}
@@ -61,6 +61,7 @@ cdef void _init_tags():
         <intptr_t>S.ntatag_udp_mtu, <intptr_t>S.ntatag_sip_t1x64, <intptr_t>S.ntatag_default_proxy,
         <intptr_t>S.ntatag_use_naptr, <intptr_t>S.ntatag_use_srv, <intptr_t>S.ntatag_client_rport,
         <intptr_t>S.ntatag_server_rport, <intptr_t>S.tptag_udp_rmem, <intptr_t>S.tptag_udp_wmem,
+        <intptr_t>S.srestag_resolv_conf,
     ]
     assert len(types) == len(_TAG_NAMES)
     for i, (name, tt) in enumerate(zip(_TAG_NAMES, types)):

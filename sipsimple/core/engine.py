@@ -199,6 +199,7 @@ class Engine:
         tls_verify_server: bool = True,
         trace_sip: bool = False,
         allow_events: tuple[str, ...] | list[str] = (),
+        resolv_conf: str | None = None,
         timeout: float = 5.0,
         **unknown: Any,
     ) -> None:
@@ -207,7 +208,11 @@ class Engine:
         ``tls_certificate`` is a PEM file with our certificate and key (a
         self-signed one is made when TLS is on and none is given);
         ``tls_ca_file`` the CAs a server's certificate is checked against, which
-        happens unless ``tls_verify_server`` is False.
+        happens unless ``tls_verify_server`` is False. ``allow_events`` lists the
+        event packages incoming SUBSCRIBEs may ask for. ``resolv_conf`` is a
+        resolv.conf-style file naming the DNS servers Sofia asks for RFC 3263
+        lookups (NAPTR, SRV, A) when a URI has a domain and no port; by default
+        /etc/resolv.conf.
         """
         if unknown:
             raise TypeError(f"unknown Engine option(s): {', '.join(sorted(unknown))}")
@@ -232,7 +237,8 @@ class Engine:
         for package in allow_events:
             if not isinstance(package, str) or not package or any(ch in package for ch in "\r\n\0;, "):
                 raise ValueError(f"invalid event package {package!r}")
-        for name, path in (("tls_ca_file", tls_ca_file), ("tls_certificate", tls_certificate)):
+        for name, path in (("tls_ca_file", tls_ca_file), ("tls_certificate", tls_certificate),
+                           ("resolv_conf", resolv_conf)):
             if path is not None and not os.path.isfile(path):
                 raise ValueError(f"{name}: no such file {path!r}")
 
@@ -260,6 +266,9 @@ class Engine:
                 ("udp_rmem", UDP_BUFFER_SIZE),
                 ("udp_wmem", UDP_BUFFER_SIZE),
             ]
+            if resolv_conf:
+                # the DNS servers for RFC 3263 lookups (NAPTR, SRV, A) of domains without a port
+                tag_list.append(("resolv_conf", resolv_conf))
             if allow_events:
                 # SUBSCRIBEs for these packages reach incoming_subscription_handler (else 489 Bad Event)
                 tag_list.append(("allow_events", ", ".join(allow_events)))
@@ -291,7 +300,7 @@ class Engine:
             self.options = dict(local_ip=ip, transports=transports, udp_port=udp_port, tcp_port=tcp_port,
                                 tls_port=tls_port, user_agent=user_agent, tls_ca_file=tls_ca_file,
                                 tls_certificate=tls_certificate, tls_verify_server=tls_verify_server,
-                                trace_sip=trace_sip, allow_events=allow_events)
+                                trace_sip=trace_sip, allow_events=allow_events, resolv_conf=resolv_conf)
         log.info("engine started on %s udp=%s tcp=%s tls=%s", ip, self.udp_port, self.tcp_port, self.tls_port)
         self._post("SCEngineDidStart", local_ip=ip, udp_port=self.udp_port, tcp_port=self.tcp_port,
                    tls_port=self.tls_port)

@@ -445,6 +445,10 @@ cdef extern from "<sofia-sip/tport_tag.h>" nogil:
         TPTLS_VERIFY_SUBJECTS_OUT
 
 
+cdef extern from "<sofia-sip/sresolv.h>" nogil:
+    tag_type_t srestag_resolv_conf
+
+
 cdef extern from "<sofia-sip/nta_tag.h>" nogil:
     tag_type_t ntatag_udp_mtu
     tag_type_t ntatag_sip_t1x64
