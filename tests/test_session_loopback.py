@@ -97,6 +97,8 @@ def test_call_with_tone_both_ways(sip, recorder, srtp, codec):
     assert alice.audio_was_received and bob.audio_was_received
     assert recorder.wait("SCSessionGotStreamUpdate", sender=alice).data.streams == ["audio"]
     hang_up(recorder, alice, bob)
+    final = alice.audio_statistics   # the last reading outlives the stream
+    assert final["rx_packets"] > 0 and final["tx_packets"] > 0
     assert states(recorder, alice) == ["CALLING", "ESTABLISHED", "TERMINATING", "TERMINATED"]
     assert states(recorder, bob) == ["INCOMING", "ACCEPTING", "ESTABLISHED", "TERMINATED"]
     assert recorder.wait("SCSessionDidEnd", sender=alice).data.originator == "local"

@@ -32,6 +32,9 @@ COMMANDS: list[str] = [
     "sipsimple.cli.message",
     "sipsimple.cli.call",
     "sipsimple.cli.answer",
+    "sipsimple.cli.chat",
+    "sipsimple.cli.send_file",
+    "sipsimple.cli.receive_files",
     "sipsimple.cli.demo",
     "sipsimple.bench",
 ]

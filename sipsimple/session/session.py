@@ -8,7 +8,8 @@ notifications, all posted on the middleware loop's thread, in order.
 Notifications (sender: the Session; every one has ``timestamp``):
 
 - ``SCSessionChangedState``: prev_state, state.
-- ``SCSessionNewOutgoing`` / ``SCSessionNewIncoming``: streams (list of "audio", "chat").
+- ``SCSessionNewOutgoing`` / ``SCSessionNewIncoming``: streams (list of "audio", "chat",
+  "file-transfer", in m-line order).
 - ``SCSessionGotRingIndication``.
 - ``SCSessionWillStart`` (final response, before ACK) / ``SCSessionDidStart`` (after ACK).
 - ``SCSessionDidFail``: originator ("local"/"remote"), code (0 = internal error), reason.
@@ -20,8 +21,29 @@ Notifications (sender: the Session; every one has ``timestamp``):
 - ``SCSessionGotStreamProposal``: proposer, streams; ``SCSessionAcceptedStreamProposal``:
   proposer; ``SCSessionRejectedStreamProposal``: proposer, reason.
 - ``SCSessionGotStreamUpdate``: streams (the active ones from now on).
-- Chat (``SCSessionGotMessage``, ``SCSessionDidDeliverMessage``,
-  ``SCSessionDidNotDeliverMessage``) comes with the MSRP chat stream.
+- ``SCSessionGotMessage``: content (str for text/*, else bytes), content_type, cpim_headers
+  (dict), message (the raw MSRPData frame).
+- ``SCSessionDidDeliverMessage`` / ``SCSessionDidNotDeliverMessage``: message_id (what
+  send_message returned), code (MSRP code; 0 for a local failure), reason, message (frame or None).
+- ``SCSessionGotComposingIndication`` (an addition): state, refresh, last_active, content_type.
+- File transfer (additions): ``SCSessionFileTransferProgress``: direction, transferred_bytes,
+  total_bytes; ``SCSessionGotFile``: file_name, size, hash, content_type (receiver);
+  ``SCSessionDidDeliverFile``: file_name, size, hash, code, reason and
+  ``SCSessionDidNotDeliverFile``: file_name, code, reason, transferred_bytes (sender).
+
+Streams: a Session holds a list of streams indexed by m-line (``None`` where a line was
+refused or removed): AudioStream (RTP), MSRPChat and MSRPFileTransfer (MSRP). The MSRP ones
+need a network step before an offer or answer can be written (a listening socket, or AUTH
+at the account's ``msrp_relay``): connect()/accept()/add_chat()/accept_proposal() then
+send their INVITE/200/re-INVITE from the middleware loop once that step is done; audio
+alone stays synchronous.
+
+File transfer: ``connect(uri, routes, file=PATH)`` offers PATH (RFC 5547 push); the other
+side sees SCSessionNewIncoming with streams ["file-transfer"], reads ``proposed_file``
+(a FileSelector: name, type, size, hash) and calls ``accept(file_transfer=True,
+directory=DIR)``. The sender ends the session once the file is delivered (or not); the
+receiver ends it when the file fails. A receiver that already holds part of the same file
+(name and hash) from an interrupted attempt asks for the rest only.
 """
 
 from __future__ import annotations
@@ -31,7 +53,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +63,8 @@ from sipsimple.middleware import MiddlewareLoop
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.session import sdp_negotiation as neg
 from sipsimple.streams.audio import AudioStream
+from sipsimple.streams.msrp_chat import MSRPChat
+from sipsimple.streams.msrp_filetransfer import MSRPFileTransfer, file_selector_of
 
 __all__ = ["Session", "SessionError", "SessionStateError", "STATES"]
 
@@ -48,6 +72,7 @@ log = logging.getLogger("sipsimple.session")
 
 STATES = ("NULL", "CALLING", "INCOMING", "ACCEPTING", "ESTABLISHED", "PROPOSING", "PROPOSED", "TERMINATING",
           "TERMINATED")
+FILE_FAILURE_GRACE = 5.0  # s a receiver whose file failed waits for the sender to end the session
 _ACTIVE = ("CALLING", "INCOMING", "ACCEPTING", "ESTABLISHED", "PROPOSING", "PROPOSED")
 
 
@@ -113,7 +138,7 @@ def _now() -> datetime:
 
 
 class Session:
-    """A SIP session (audio now, chat with the MSRP stream) between two parties."""
+    """A SIP session (audio, MSRP chat, MSRP file transfer) between two parties."""
 
     def __init__(self, account: Any) -> None:
         self.account = account
@@ -129,8 +154,12 @@ class Session:
         self.route: Route | None = None
         self._lock = threading.RLock()
         self._invitation: Invitation | None = None
-        self._audio: AudioStream | None = None
-        self._audio_index: int | None = None
+        self._streams: list[Any] = []  # by m-line index; None for a refused/removed line
+        self._offer_seq = 0  # re-INVITEs sent
+        self._answer_seq = 0  # answers to them handled
+        self._proposal_seq = 0  # the re-INVITE that carries our pending proposal
+        self._sdp_before_proposal = None
+        self._answering_proposal = False
         self._local_sdp = None
         self._sdp_id = random.randint(1, 2**31)
         self._sdp_version = 0
@@ -138,6 +167,7 @@ class Session:
         self._proposal: list[str] | None = None
         self._pending_offer = None
         self._outcome = _Outcome()
+        self._last_audio_statistics: dict[str, Any] | None = None
         self._end_originator = "local"
         self._failed = False
         self._ringing_sent = False
@@ -159,6 +189,25 @@ class Session:
         return self.remote_uri if self.direction == "outgoing" else self.local_uri
 
     @property
+    def streams(self) -> list[Any]:
+        """The current streams (AudioStream, MSRPChat, MSRPFileTransfer) in m-line order."""
+        return [stream for stream in self._streams if stream is not None]
+
+    def _find(self, kind: str) -> tuple[int | None, Any]:
+        for index, stream in enumerate(self._streams):
+            if stream is not None and stream.type == kind:
+                return index, stream
+        return None, None
+
+    @property
+    def _audio(self) -> AudioStream | None:
+        return self._find("audio")[1]
+
+    @property
+    def _audio_index(self) -> int | None:
+        return self._find("audio")[0]
+
+    @property
     def audio_transport(self):
         return self._audio.transport if self._audio is not None else None
 
@@ -168,10 +217,30 @@ class Session:
 
     @property
     def has_chat(self) -> bool:
-        return False
+        chat = self._find("chat")[1]
+        return chat is not None and chat.state not in ("ending", "ended", "failed")
 
     @property
-    def chat_transport(self):
+    def chat_transport(self) -> MSRPChat | None:
+        """The MSRPChat stream of the session, if it has one."""
+        return self._find("chat")[1]
+
+    @property
+    def has_file_transfer(self) -> bool:
+        return self._find("file-transfer")[1] is not None
+
+    @property
+    def file_transfer(self) -> MSRPFileTransfer | None:
+        """The MSRPFileTransfer stream of the session, if it has one."""
+        return self._find("file-transfer")[1]
+
+    @property
+    def proposed_file(self):
+        """The file the other party offers (a FileSelector: name, type, size, hash), or None."""
+        remote = self._invitation.remote_sdp if self._invitation is not None else None
+        for line in remote.media if remote is not None else []:
+            if line.port != 0 and neg.stream_type(line) == "file-transfer":
+                return file_selector_of(line)
         return None
 
     def _audio_attr(self, name: str) -> Any:
@@ -233,22 +302,26 @@ class Session:
 
     @property
     def audio_statistics(self) -> dict[str, Any] | None:
-        return self._audio_attr("statistics")
+        """RTP statistics of the audio stream; once it stopped, its last reading."""
+        return self._audio_attr("statistics") or self._last_audio_statistics
 
     # --------------------------------------------------------------- methods
 
     def connect(self, callee_uri: SIPURI, routes: Iterable[Route] | None, audio: bool = False,
-                chat: bool = False) -> _Outcome:
-        """Call ``callee_uri`` (through the first of ``routes``, then the next on failure)."""
+                chat: bool = False, file: str | os.PathLike | None = None) -> _Outcome:
+        """Call ``callee_uri`` (through the first of ``routes``, then the next on failure).
+
+        ``file``: offer this file (an MSRP file transfer, RFC 5547) in the session.
+        """
         if not isinstance(callee_uri, SIPURI):
             raise TypeError("callee_uri must be a SIPURI")
         routes = list(routes or [])
         if any(not isinstance(r, Route) for r in routes):
             raise TypeError("routes must be Route objects")
-        if chat:
-            raise NotImplementedError("chat streams come with the MSRP chat stream (not available yet)")
-        if not audio:
-            raise ValueError("a session needs at least one stream (audio=True)")
+        if not (audio or chat or file is not None):
+            raise ValueError("a session needs at least one stream (audio=True, chat=True or file=PATH)")
+        if file is not None and not os.path.isfile(file):
+            raise FileNotFoundError(f"no such file: {file}")
         with self._lock:
             self._check_state("NULL", "connect")
             self.direction = "outgoing"
@@ -256,40 +329,62 @@ class Session:
             self.remote_uri = callee_uri
             self._routes = routes
             self.route = routes[0] if routes else self._account_route()
-            self._audio = self._new_audio_stream()
-            self._audio_index = 0
-            self._observe_audio()
-            self._post("SCSessionNewOutgoing", streams=["audio"])
+            streams: list[Any] = []
+            if audio:
+                streams.append(self._new_audio_stream())
+            if chat:
+                streams.append(self._new_chat_stream())
+            if file is not None:
+                streams.append(self._new_file_stream(path=file))
+            self._streams = streams
+            for stream in streams:
+                self._observe_stream(stream)
+            self._post("SCSessionNewOutgoing", streams=[stream.type for stream in streams])
             self._change_state("CALLING")
-            self._send_invite()
+            self._when_prepared(streams, "CALLING", self._send_invite,
+                                lambda exc: self._fail("local", 0, f"cannot set up the streams: {exc}"))
         return self._outcome
 
-    def accept(self, audio: bool = False, chat: bool = False) -> _Outcome:
-        """Accept the incoming session with the streams chosen (each must have been offered)."""
+    def accept(self, audio: bool = False, chat: bool = False, file_transfer: bool = False,
+               directory: str | os.PathLike | None = None) -> _Outcome:
+        """Accept the incoming session with the streams chosen (each must have been offered).
+
+        ``directory``: where an accepted file goes (default: the account's
+        ``file_transfer_directory``, else the current directory).
+        """
         with self._lock:
             self._check_state("INCOMING", "accept")
-            offered = neg.proposed_streams(self._invitation.remote_sdp)
-            if chat and "chat" not in offered:
-                raise ValueError("chat was not proposed by the other party")
-            if audio and "audio" not in offered:
-                raise ValueError("audio was not proposed by the other party")
-            if chat:
-                raise NotImplementedError("chat streams come with the MSRP chat stream (not available yet)")
-            if not audio:
+            remote = self._invitation.remote_sdp
+            wanted = self._wanted(neg.proposed_streams(remote), audio, chat, file_transfer)
+            if not wanted:
                 raise ValueError("accept needs at least one stream; use reject() to refuse")
             self._change_state("ACCEPTING")
-            remote = self._invitation.remote_sdp
             try:
-                local_media = self._answer_media(remote, accept_audio=True)
+                created = self._create_answer_streams(remote, wanted, directory)
             except Exception as exc:
-                log.warning("cannot answer the offer: %s", exc)
+                log.warning("cannot set up the streams: %s", exc)
                 self._invitation.send_response(488, "Not Acceptable Here")
-                self._fail("local", 488, f"no common media: {exc}")
+                self._fail("local", 488, f"cannot set up the streams: {exc}")
                 return self._outcome
-            self._local_sdp = self._make_sdp(local_media)
-            self._post("SCSessionWillStart")
-            self._start_audio(remote)
-            self._invitation.send_response(200, sdp=self._local_sdp)
+
+            def answer() -> None:
+                try:
+                    local_media = self._answer_media(remote)
+                except Exception as exc:
+                    log.warning("cannot answer the offer: %s", exc)
+                    self._invitation.send_response(488, "Not Acceptable Here")
+                    self._fail("local", 488, f"no common media: {exc}")
+                    return
+                self._local_sdp = self._make_sdp(local_media)
+                self._post("SCSessionWillStart")
+                self._start_streams(remote)
+                self._invitation.send_response(200, sdp=self._local_sdp)
+
+            def failed(exc: BaseException) -> None:
+                self._invitation.send_response(488, "Not Acceptable Here")
+                self._fail("local", 488, f"cannot set up the streams: {exc}")
+
+            self._when_prepared(created, "ACCEPTING", answer, failed)
         return self._outcome
 
     def reject(self) -> None:
@@ -356,9 +451,26 @@ class Session:
 
     def send_message(self, content: str | bytes, content_type: str = "text/plain", to_uri: SIPURI | None = None,
                      dt: datetime | None = None) -> str:
+        """Send a chat message; returns its id (the message_id of the Did(Not)DeliverMessage to come).
+
+        Allowed while the session is active and has a chat stream; a message sent before the
+        stream is connected waits for it.
+        """
         with self._lock:
-            self._check_state("ESTABLISHED", "send a message")
-            raise SessionStateError("the session has no chat stream")
+            self._check_state(_ACTIVE, "send a message")
+            chat = self._find("chat")[1]
+            if chat is None or not self.has_chat:
+                raise SessionStateError("the session has no chat stream")
+            return chat.send_message(content, content_type, to_uri=to_uri, dt=dt)
+
+    def send_composing_indication(self, state: str, refresh: int | None = None) -> str:
+        """Tell the other party we are typing ("active") or stopped ("idle") (RFC 3994)."""
+        with self._lock:
+            self._check_state(_ACTIVE, "send a composing indication")
+            chat = self._find("chat")[1]
+            if chat is None or not self.has_chat:
+                raise SessionStateError("the session has no chat stream")
+            return chat.send_composing_indication(state, refresh=refresh, last_active=_now())
 
     def add_audio(self) -> None:
         """Propose an audio stream to the other party (PROPOSING until answered)."""
@@ -367,13 +479,7 @@ class Session:
             if self._audio is not None:
                 raise SessionStateError("the session has an audio stream already")
             self._check_no_reinvite()
-            self._audio = self._new_audio_stream()
-            self._audio_index = len(self._local_sdp.media)
-            self._observe_audio()
-            self._proposal = ["audio"]
-            self._change_state("PROPOSING")
-            self._post("SCSessionGotStreamProposal", proposer="local", streams=["audio"])
-            self._send_reinvite()
+            self._propose(self._new_audio_stream())
 
     def remove_audio(self) -> None:
         """Stop the audio stream and tell the other party (its m-line goes to port 0)."""
@@ -382,51 +488,120 @@ class Session:
             if self._audio is None:
                 raise SessionStateError("the session has no audio stream")
             self._check_no_reinvite()
-            self._stop_audio()
-            self._send_reinvite()
-            self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
+            self._remove(self._audio_index)
 
     def add_chat(self) -> None:
+        """Propose a chat stream to the other party (PROPOSING until answered)."""
         with self._lock:
             self._check_state("ESTABLISHED", "add chat")
-            raise NotImplementedError("chat streams come with the MSRP chat stream (not available yet)")
+            if self._find("chat")[1] is not None:
+                raise SessionStateError("the session has a chat stream already")
+            self._check_no_reinvite()
+            self._propose(self._new_chat_stream())
 
     def remove_chat(self) -> None:
+        """Stop the chat stream and tell the other party (its m-line goes to port 0)."""
         with self._lock:
             self._check_state("ESTABLISHED", "remove chat")
-            raise SessionStateError("the session has no chat stream")
+            index = self._find("chat")[0]
+            if index is None:
+                raise SessionStateError("the session has no chat stream")
+            self._check_no_reinvite()
+            self._remove(index)
+
+    def _propose(self, stream: Any) -> None:
+        index = len(self._local_sdp.media)
+        self._streams = self._streams[:index] + [None] * (index - len(self._streams)) + [stream]
+        self._observe_stream(stream)
+        self._proposal = [stream.type]
+        self._proposal_seq = -1  # set when its re-INVITE goes out
+        self._sdp_before_proposal = self._local_sdp
+        self._change_state("PROPOSING")
+        self._post("SCSessionGotStreamProposal", proposer="local", streams=[stream.type])
+
+        def send() -> None:
+            self._send_reinvite()
+            self._proposal_seq = self._offer_seq
+
+        self._when_prepared([stream], "PROPOSING", send, lambda exc: self._proposal_failed(f"{exc}"))
+
+    def _proposal_failed(self, reason: str) -> None:
+        """Our proposal cannot go out (or was refused): back to the description before it."""
+        self._drop_proposed_streams()
+        self._proposal = None
+        self._change_state("ESTABLISHED")
+        self._post("SCSessionRejectedStreamProposal", proposer="local", reason=reason)
+
+    def _drop_proposed_streams(self) -> None:
+        if self._sdp_before_proposal is not None:
+            keep = len(self._sdp_before_proposal.media)
+            for index in range(keep, len(self._streams)):
+                self._discard_stream(index)
+            self._streams = self._streams[:keep]
+            self._local_sdp = self._sdp_before_proposal
+            self._sdp_before_proposal = None
+
+    def _remove(self, index: int) -> None:
+        self._stop_stream(index)
+        self._send_reinvite()
+        self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
 
     def accept_proposal(self, audio: bool = False, chat: bool = False) -> None:
         """Accept the streams the other party proposed."""
         with self._lock:
             self._check_state("PROPOSED", "accept a proposal")
+            if self._answering_proposal:
+                raise SessionStateError("the proposal is being answered")
             proposed = self._proposal or []
             if audio and "audio" not in proposed:
                 raise ValueError("audio was not proposed")
             if chat and "chat" not in proposed:
                 raise ValueError("chat was not proposed")
-            if chat:
-                raise NotImplementedError("chat streams come with the MSRP chat stream (not available yet)")
-            if not audio:
+            wanted = [kind for kind, yes in (("audio", audio), ("chat", chat)) if yes]
+            if not wanted:
                 raise ValueError("accept_proposal needs a stream; use reject_proposal() to refuse")
             remote = self._invitation.remote_sdp
             try:
-                media = self._answer_media(remote, accept_audio=True)
+                created = self._create_answer_streams(remote, wanted, None)
             except Exception as exc:
                 self._reject_remote_proposal(f"cannot use the stream: {exc}")
                 return
-            self._local_sdp = self._make_sdp(media)
-            self._start_audio(remote)
-            self._invitation.send_response(200, sdp=self._local_sdp)
-            self._proposal = None
-            self._change_state("ESTABLISHED")
-            self._post("SCSessionAcceptedStreamProposal", proposer="remote")
-            self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
+            proposal = self._proposal
+            self._answering_proposal = True
+
+            def answer() -> None:
+                self._answering_proposal = False
+                if self._proposal is not proposal:
+                    self._forget_new_streams(created)
+                    return
+                try:
+                    media = self._answer_media(remote)
+                except Exception as exc:
+                    self._forget_new_streams(created)
+                    self._reject_remote_proposal(f"cannot use the stream: {exc}")
+                    return
+                self._local_sdp = self._make_sdp(media)
+                self._start_streams(remote)
+                self._invitation.send_response(200, sdp=self._local_sdp)
+                self._proposal = None
+                self._change_state("ESTABLISHED")
+                self._post("SCSessionAcceptedStreamProposal", proposer="remote")
+                self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
+
+            def failed(exc: BaseException) -> None:
+                self._answering_proposal = False
+                self._forget_new_streams(created)
+                if self.state == "PROPOSED":
+                    self._reject_remote_proposal(f"cannot use the stream: {exc}")
+
+            self._when_prepared(created, "PROPOSED", answer, failed)
 
     def reject_proposal(self) -> None:
         """Refuse the streams the other party proposed."""
         with self._lock:
             self._check_state("PROPOSED", "reject a proposal")
+            if self._answering_proposal:
+                raise SessionStateError("the proposal is being answered")
             self._reject_remote_proposal("rejected by the local party")
 
     def end(self) -> None:
@@ -437,6 +612,9 @@ class Session:
             self._end_originator = "local"
             self._change_state("TERMINATING")
             self._post("SCSessionWillEnd")
+            for stream in self.streams:
+                if stream.type != "audio":
+                    stream.will_end()
             if self._invitation is not None and self._invitation.state not in ("null", "disconnected"):
                 self._invitation.end()
             else:
@@ -489,73 +667,161 @@ class Session:
         self._post("SCSessionChangedState", prev_state=prev, state=state)
 
     def _account_route(self) -> Route | None:
-        return getattr(self.account, "outbound_proxy", None)
+        # sipsimple.account.Account calls it route; minimal account objects may say outbound_proxy
+        return getattr(self.account, "route", None) or getattr(self.account, "outbound_proxy", None)
 
     def _new_audio_stream(self) -> AudioStream:
         engine = Engine()
         srtp = getattr(self.account, "srtp_mode", None) or "optional"
-        codecs = getattr(self.account, "audio_codecs", None)
-        return AudioStream(engine.local_ip or "127.0.0.1", srtp_mode=srtp, codecs=codecs)
+        codecs = getattr(self.account, "audio_codec_list", None) or getattr(self.account, "audio_codecs", None)
+        return AudioStream(engine.local_ip or "127.0.0.1", srtp_mode=srtp, codecs=list(codecs) if codecs else None)
 
-    def _observe_audio(self) -> None:
-        NotificationCenter().add_observer(self, sender=self._audio.transport)
+    def _new_chat_stream(self) -> MSRPChat:
+        return MSRPChat(self.account, local_uri=self.local_uri, remote_uri=self.remote_uri)
+
+    def _new_file_stream(self, path: str | os.PathLike | None = None,
+                         directory: str | os.PathLike | None = None) -> MSRPFileTransfer:
+        if path is None and directory is None:
+            directory = getattr(self.account, "file_transfer_directory", None) or os.getcwd()
+        return MSRPFileTransfer(self.account, path=path, directory=directory)
+
+    def _observe_stream(self, stream: Any) -> None:
+        NotificationCenter().add_observer(self, sender=stream.transport if stream.type == "audio" else stream)
+
+    def _when_prepared(self, streams: list[Any], state: str, action: Callable[[], None],
+                       failed: Callable[[BaseException], None]) -> None:
+        """Run ``action`` once the streams are ready for SDP (now, when none needs a network step).
+
+        It runs under the lock, on the middleware loop, and only if the session is still in ``state``.
+        """
+        pending = [stream for stream in streams if getattr(stream, "needs_prepare", False)]
+        if not pending:
+            action()
+            return
+
+        async def prepare() -> None:
+            try:
+                await asyncio.gather(*(stream.prepare() for stream in pending))
+            except Exception as exc:
+                with self._lock:
+                    if self.state == state:
+                        failed(exc)
+                return
+            with self._lock:
+                if self.state == state:
+                    action()
+
+        asyncio.run_coroutine_threadsafe(prepare(), MiddlewareLoop().loop)
+
+    def _wanted(self, offered: list[str], audio: bool, chat: bool, file_transfer: bool) -> list[str]:
+        wanted = []
+        for kind, yes in (("audio", audio), ("chat", chat), ("file-transfer", file_transfer)):
+            if yes:
+                if kind not in offered:
+                    raise ValueError(f"{kind} was not proposed by the other party")
+                wanted.append(kind)
+        return wanted
+
+    def _create_answer_streams(self, remote, wanted: list[str], directory) -> list[Any]:
+        """New streams for the offered lines of the ``wanted`` types (one per type, first line wins)."""
+        if len(self._streams) < len(remote.media):
+            self._streams += [None] * (len(remote.media) - len(self._streams))
+        created: list[Any] = []
+        try:
+            for index, line in enumerate(remote.media):
+                kind = neg.stream_type(line)
+                if line.port == 0 or kind not in wanted or self._streams[index] is not None \
+                        or self._find(kind)[1] is not None:
+                    continue
+                if kind == "audio":
+                    stream = self._new_audio_stream()
+                elif kind == "chat":
+                    stream = self._new_chat_stream()
+                else:
+                    stream = self._new_file_stream(directory=directory)
+                self._streams[index] = stream
+                self._observe_stream(stream)
+                created.append(stream)
+        except Exception:
+            self._forget_new_streams(created)
+            raise
+        return created
+
+    def _forget_new_streams(self, created: list[Any]) -> None:
+        for index, stream in enumerate(self._streams):
+            if stream is not None and any(stream is c for c in created):
+                self._discard_stream(index)
+        known = len(self._local_sdp.media) if self._local_sdp is not None else 0
+        while len(self._streams) > known and self._streams[-1] is None:
+            self._streams.pop()
+
+    def _discard_stream(self, index: int) -> None:
+        """Stop and forget the stream at ``index`` (the local SDP is left alone)."""
+        stream = self._streams[index] if index < len(self._streams) else None
+        if stream is None:
+            return
+        self._streams[index] = None
+        if stream.type == "audio":
+            NotificationCenter().discard_observer(self, sender=stream.transport)
+        try:
+            stream.stop()
+        except Exception:
+            log.exception("stopping %r failed", stream)
+        if stream.type == "audio" and stream.final_statistics is not None:
+            self._last_audio_statistics = stream.final_statistics
+
+    def _stop_stream(self, index: int) -> None:
+        """Stop the stream at ``index`` and refuse its m-line from now on (port 0)."""
+        self._discard_stream(index)
+        if self._local_sdp is not None and index < len(self._local_sdp.media):
+            media = list(self._local_sdp.media)
+            media[index] = neg.rejected_line(media[index])
+            self._local_sdp.media = media
 
     def _make_sdp(self, media: list) -> Any:
         self._sdp_version += 1
         return neg.new_local_sdp(Engine().local_ip or "127.0.0.1", self._sdp_id, self._sdp_version, media)
 
     def _offer_media(self) -> list:
-        """Our m-lines for a new offer: the current ones with the hold direction, plus a new audio line."""
+        """Our m-lines for a new offer: one per stream (audio with the hold direction), refused ones kept."""
         direction = neg.hold_direction(self.on_hold_by_local, self.on_hold_by_remote)
-        media = list(self._local_sdp.media) if self._local_sdp is not None else []
-        if self._audio is not None and self._audio_index is not None:
-            line = self._audio.offer(direction)
-            if self._audio_index < len(media):
-                media[self._audio_index] = line
-            else:
-                media.append(line)
+        old = list(self._local_sdp.media) if self._local_sdp is not None else []
+        media = []
+        for index, stream in enumerate(self._streams):
+            if stream is not None:
+                media.append(stream.offer(direction) if stream.type == "audio" else stream.offer())
+            elif index < len(old):
+                media.append(neg.rejected_line(old[index]))
         return media
 
-    def _answer_media(self, remote, accept_audio: bool) -> list:
+    def _answer_media(self, remote) -> list:
+        """Our answer: a line from each stream we have at an index, the rest refused."""
         media = []
         for index, line in enumerate(remote.media):
-            kind = neg.stream_type(line)
-            if kind == "audio" and line.port != 0 and accept_audio and (self._audio_index in (None, index)):
-                if self._audio is None:
-                    self._audio = self._new_audio_stream()
-                    self._observe_audio()
-                self._audio_index = index
-                direction = neg.answer_direction(neg_direction(remote, line), self.on_hold_by_local)
-                media.append(self._audio.answer(remote, line, direction))
-            else:
+            stream = self._streams[index] if index < len(self._streams) else None
+            if stream is None or line.port == 0:
                 media.append(neg.rejected_line(line))
+            elif stream.type == "audio":
+                direction = neg.answer_direction(neg_direction(remote, line), self.on_hold_by_local)
+                media.append(stream.answer(remote, line, direction))
+            else:
+                media.append(stream.answer(remote, line))
         return media
 
-    def _start_audio(self, remote) -> None:
-        if self._audio is None or self._audio_index is None or self._audio_index >= len(remote.media):
-            return
-        line = remote.media[self._audio_index]
-        if line.port == 0:
-            self._stop_audio()
-            return
-        local_line = self._local_sdp.media[self._audio_index]
-        self._audio.start(remote, line, local_line.direction)
-
-    def _stop_audio(self) -> None:
-        audio, self._audio = self._audio, None
-        if audio is None:
-            return
-        NotificationCenter().discard_observer(self, sender=audio.transport)
-        audio.stop()
-        if self._local_sdp is not None and self._audio_index is not None \
-                and self._audio_index < len(self._local_sdp.media):
-            media = list(self._local_sdp.media)
-            media[self._audio_index] = neg.rejected_line(media[self._audio_index])
-            self._local_sdp.media = media
-        self._audio_index = None
+    def _start_streams(self, remote, kinds: tuple[str, ...] | None = None) -> None:
+        """Start (or update) the streams from the other side's SDP; its refused lines stop ours."""
+        for index, stream in enumerate(list(self._streams)):
+            if stream is None or index >= len(remote.media) or (kinds is not None and stream.type not in kinds):
+                continue
+            line = remote.media[index]
+            if line.port == 0:
+                self._stop_stream(index)
+                continue
+            local_line = self._local_sdp.media[index]
+            stream.start(remote, line, local_line.direction)
 
     def _active_streams(self) -> list[str]:
-        return ["audio"] if self._audio is not None else []
+        return [stream.type for stream in self._streams if stream is not None]
 
     def _send_invite(self) -> None:
         account = self.account
@@ -569,6 +835,7 @@ class Session:
     def _send_reinvite(self) -> None:
         self._local_sdp = self._make_sdp(self._offer_media())
         self._pending_offer = self._local_sdp
+        self._offer_seq += 1
         self._invitation.send_reinvite(self._local_sdp)
 
     def _reject_remote_proposal(self, reason: str) -> None:
@@ -600,7 +867,14 @@ class Session:
     def _terminated(self) -> None:
         if self.state == "TERMINATED":
             return
-        self._stop_audio()
+        for index, stream in enumerate(self._streams):
+            if stream is not None and stream.type == "file-transfer" and stream.direction == "outgoing" \
+                    and stream.outcome is None:
+                stream.outcome = "failed"  # told here, so that it comes before SCSessionDidEnd
+                self._post("SCSessionDidNotDeliverFile", file_name=stream.file_name, code=0,
+                           reason="the session ended before the file was delivered",
+                           transferred_bytes=stream.transferred_bytes)
+            self._discard_stream(index)
         if self._glare_handle is not None:
             self._glare_handle.cancel()
             self._glare_handle = None
@@ -646,8 +920,13 @@ class Session:
     # ------------------------------------------------ notification handling
 
     def handle_notification(self, notification) -> None:
-        # events come from the Engine and media threads: handle them on the middleware loop
-        MiddlewareLoop().call_soon(self._dispatch, notification)
+        # events come from the Engine and media threads: handle them on the middleware loop.
+        # MSRP streams post theirs on the loop already: handled at once, so that they keep
+        # their order relative to the stream's state (a transfer's outcome before its end)
+        if notification.name.startswith("MSRP") and MiddlewareLoop().in_loop():
+            self._dispatch(notification)
+        else:
+            MiddlewareLoop().call_soon(self._dispatch, notification)
 
     def _dispatch(self, notification) -> None:
         handler = getattr(self, "_NH_" + notification.name, None)
@@ -684,7 +963,7 @@ class Session:
 
     def _start_early_media(self, remote) -> None:
         try:
-            self._start_audio(remote)
+            self._start_streams(remote, kinds=("audio",))
         except Exception as exc:
             log.warning("early media could not start: %s", exc)
 
@@ -694,11 +973,11 @@ class Session:
             self._fail("remote", 0, "the answer has no SDP")
             return
         try:
-            self._start_audio(remote)
+            self._start_streams(remote)
         except Exception as exc:
             self._fail("local", 0, f"cannot use the answer: {exc}")
             return
-        if self._audio is None:
+        if not self.streams:
             self._fail("remote", 0, "the other party rejected every stream")
 
     def _started(self) -> None:
@@ -718,11 +997,15 @@ class Session:
             self._invitation.send_response(491, "Request Pending")
             return
         known = len(self._local_sdp.media) if self._local_sdp else 0
-        added = neg.proposed_streams(remote, known)
-        revived = [neg.stream_type(m) for i, m in enumerate(remote.media[:known])
-                   if m.port != 0 and self._local_sdp.media[i].port == 0 and neg.stream_type(m) == "audio"
-                   and self._audio is None]
-        proposal = [s for s in added + revived if s in ("audio", "chat")]
+        proposal = []
+        for index, line in enumerate(remote.media):
+            kind = neg.stream_type(line)
+            if line.port == 0 or kind not in ("audio", "chat") or kind in proposal or self._find(kind)[1] is not None:
+                continue
+            # a new m-line, or one refused so far that the other party brings back
+            if index >= known or (self._local_sdp.media[index].port == 0 and
+                                  (index >= len(self._streams) or self._streams[index] is None)):
+                proposal.append(kind)
         if proposal:
             self._proposal = proposal
             self._change_state("PROPOSED")
@@ -732,51 +1015,63 @@ class Session:
 
     def _answer_update(self, remote) -> None:
         """A re-INVITE that adds nothing: hold, unhold, removal or a refresh."""
-        had_audio = self._audio is not None
+        had = self._active_streams()
         was_held = self.on_hold_by_remote
-        if self._audio is not None and self._audio_index is not None:
-            line = remote.media[self._audio_index] if self._audio_index < len(remote.media) else None
+        for index, stream in enumerate(list(self._streams)):
+            if stream is None:
+                continue
+            line = remote.media[index] if index < len(remote.media) else None
             if line is None or line.port == 0:
-                self._stop_audio()
-            else:
+                self._stop_stream(index)
+            elif stream.type == "audio":
                 self.on_hold_by_remote = neg_direction(remote, line) in ("sendonly", "inactive")
+        if len(self._streams) < len(remote.media):
+            self._streams += [None] * (len(remote.media) - len(self._streams))
         try:
-            media = self._answer_media(remote, accept_audio=self._audio is not None)
+            media = self._answer_media(remote)
         except Exception as exc:
             self._invitation.send_response(488, "Not Acceptable Here")
             log.warning("cannot answer the re-INVITE: %s", exc)
             return
         self._local_sdp = self._make_sdp(media)
         self._invitation.send_response(200, sdp=self._local_sdp)
-        if self._audio is not None:
-            try:
-                self._start_audio(remote)
-            except Exception as exc:
-                log.warning("audio update failed: %s", exc)
+        try:
+            self._start_streams(remote)
+        except Exception as exc:
+            log.warning("stream update failed: %s", exc)
         if self.on_hold_by_remote and not was_held:
             self._post("SCSessionGotHoldRequest", originator="remote")
         elif was_held and not self.on_hold_by_remote:
             self._post("SCSessionGotUnholdRequest", originator="remote")
-        if had_audio and self._audio is None:
+        if had != self._active_streams():
             self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
 
     def _got_reinvite_answer(self, data) -> None:
+        self._answer_seq += 1
+        if self._answer_seq < self._offer_seq:
+            # the answer to a re-INVITE a newer one superseded (we sent that one as soon as the
+            # dialog allowed, before this event reached the loop): the newer answer rules
+            log.debug("ignoring the answer to a superseded re-INVITE")
+            return
         code = data.code
-        proposing = self.state == "PROPOSING"
+        proposing = self.state == "PROPOSING" and self._proposal_seq == self._answer_seq
         if code == 491:
             delay = neg.glare_delay(self.direction == "outgoing")
             self._glare_handle = MiddlewareLoop().call_later(delay, self._retry_after_glare)
             return
         if 200 <= code < 300 and data.sdp is not None:
             try:
-                self._start_audio(data.sdp)
+                self._start_streams(data.sdp)
             except Exception as exc:
                 log.warning("cannot use the re-INVITE answer: %s", exc)
-                self._stop_audio()
+                if proposing:
+                    self._forget_new_streams(self._proposed_streams())
             if proposing:
+                accepted = bool(self._proposed_streams())
                 self._proposal = None
+                self._sdp_before_proposal = None
                 self._change_state("ESTABLISHED")
-                if self._audio is not None:
+                if accepted:
                     self._post("SCSessionAcceptedStreamProposal", proposer="local")
                     self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
                 else:
@@ -784,18 +1079,22 @@ class Session:
                                reason="the other party refused the stream")
             return
         if proposing:
-            self._stop_audio()
-            self._proposal = None
-            self._change_state("ESTABLISHED")
-            self._post("SCSessionRejectedStreamProposal", proposer="local", reason=f"{code} {data.reason}".strip())
+            self._proposal_failed(f"{code} {data.reason}".strip())
         elif code >= 300:
             log.info("re-INVITE refused: %s %s", code, data.reason)
+
+    def _proposed_streams(self) -> list[Any]:
+        """The streams of our pending proposal still in the session (lines past the old description)."""
+        known = len(self._sdp_before_proposal.media) if self._sdp_before_proposal is not None else 0
+        return [stream for stream in self._streams[known:] if stream is not None]
 
     def _retry_after_glare(self) -> None:
         with self._lock:
             self._glare_handle = None
             if self.state in ("ESTABLISHED", "PROPOSING") and self._invitation.sub_state == "normal":
                 self._send_reinvite()
+                if self.state == "PROPOSING":
+                    self._proposal_seq = self._offer_seq
 
     def _dialog_ended(self, data) -> None:
         if self.state == "TERMINATED":
@@ -826,6 +1125,111 @@ class Session:
 
     def _NH_AudioStreamGotNoAudio(self, notification) -> None:
         self._post("SCSessionGotNoAudio")
+
+    # ----------------------------------------------------- MSRP stream events
+
+    def _live(self, stream: Any) -> bool:
+        return self.state != "TERMINATED" and any(s is stream for s in self._streams)
+
+    def _NH_MSRPChatGotMessage(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionGotMessage", content=data.content, content_type=data.content_type,
+                       cpim_headers=data.cpim_headers, message=data.message)
+
+    def _NH_MSRPChatGotComposingIndication(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionGotComposingIndication", state=data.state, refresh=data.refresh,
+                       last_active=data.last_active, content_type=data.content_type)
+
+    def _NH_MSRPChatDidDeliverMessage(self, notification) -> None:
+        if self.state != "TERMINATED":
+            data = notification.data
+            self._post("SCSessionDidDeliverMessage", message_id=data.message_id, code=data.code,
+                       reason=data.reason, message=data.message)
+
+    def _NH_MSRPChatDidNotDeliverMessage(self, notification) -> None:
+        if self.state != "TERMINATED":
+            data = notification.data
+            self._post("SCSessionDidNotDeliverMessage", message_id=data.message_id, code=data.code,
+                       reason=data.reason, message=data.message)
+
+    def _NH_MSRPChatDidFail(self, notification) -> None:
+        self._stream_failed(notification.sender, notification.data.reason)
+
+    def _NH_MSRPFileTransferDidFail(self, notification) -> None:
+        self._stream_failed(notification.sender, notification.data.reason)
+
+    def _NH_MSRPFileTransferGotProgress(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionFileTransferProgress", direction=data.direction,
+                       transferred_bytes=data.transferred_bytes, total_bytes=data.total_bytes)
+
+    def _NH_MSRPFileTransferGotFile(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionGotFile", file_name=data.file_name, size=data.size, hash=data.hash,
+                       content_type=data.content_type)
+
+    def _NH_MSRPFileTransferDidDeliverFile(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionDidDeliverFile", file_name=data.file_name, size=data.size, hash=data.hash,
+                       code=data.code, reason=data.reason)
+            self._file_done(notification.sender)
+
+    def _NH_MSRPFileTransferDidNotDeliverFile(self, notification) -> None:
+        if self._live(notification.sender):
+            data = notification.data
+            self._post("SCSessionDidNotDeliverFile", file_name=data.file_name, code=data.code,
+                       reason=data.reason, transferred_bytes=data.transferred_bytes)
+            self._file_done(notification.sender)
+
+    def _file_done(self, stream: Any) -> None:
+        """The sender's file is done with: the transfer's session ends unless other streams remain."""
+        index = next((i for i, s in enumerate(self._streams) if s is stream), None)
+        if index is None:
+            return
+        if all(s is None or s is stream for s in self._streams):
+            self.end()
+        elif self.state == "ESTABLISHED" and self._can_reinvite():
+            self._remove(index)
+
+    def _stream_failed(self, stream: Any, reason: str) -> None:
+        """An MSRP stream died: drop it; end the session when nothing else is left."""
+        index = next((i for i, s in enumerate(self._streams) if s is stream), None)
+        if index is None or self.state in ("TERMINATING", "TERMINATED"):
+            return
+        log.info("%s stream failed: %s", stream.type, reason)
+        if self.state in ("CALLING", "ACCEPTING", "INCOMING"):
+            self._stop_stream(index)
+            if not self.streams:
+                self._fail("local", 0, f"{stream.type} stream failed: {reason}")
+            return
+        if all(s is None or s is stream for s in self._streams):
+            self._stop_stream(index)
+            if stream.type == "file-transfer" and stream.direction == "incoming":
+                # the sender ends the session when it learns of the failure (our REPORT goes
+                # over MSRP, a BYE now could overtake it); end it ourselves if it does not
+                MiddlewareLoop().call_later(FILE_FAILURE_GRACE, self._end_if_idle)
+            else:
+                self.end()
+            return
+        if self.state == "ESTABLISHED" and self._can_reinvite():
+            self._remove(index)
+        else:
+            self._stop_stream(index)  # its port 0 goes out with the next offer or answer
+            self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
+
+    def _end_if_idle(self) -> None:
+        with self._lock:
+            if self.state == "ESTABLISHED" and not self.streams:
+                self.end()
+
+    def _can_reinvite(self) -> bool:
+        return self._invitation is not None and self._invitation.sub_state == "normal" and self._glare_handle is None
 
 
 def neg_direction(remote, line) -> str:

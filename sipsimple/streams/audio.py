@@ -109,6 +109,7 @@ class AudioStream:
         self.local_direction = "sendrecv"
         self.remote_direction = "sendrecv"
         self._device_connected = False
+        self.final_statistics: dict[str, Any] | None = None
 
     # ---------------------------------------------------------- SDP
 
@@ -137,6 +138,11 @@ class AudioStream:
 
     def stop(self) -> None:
         self.stop_recording()
+        # the engine frees the stream's counters with it: keep the last reading
+        if self.transport.is_started:
+            self.final_statistics = dict(self.transport.statistics)
+            codec = self.transport.codec
+            self.final_statistics.setdefault("codec", codec.name if codec is not None else None)
         self.transport.stop()
 
     def send_dtmf(self, digit: str) -> None:

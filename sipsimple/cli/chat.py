@@ -1,0 +1,342 @@
+"""``sipsimple chat``: an MSRP chat session (RFC 4975), interactive or one message.
+
+    sipsimple chat TARGET                 lines typed are sent, messages received are printed
+    sipsimple chat TARGET --send TEXT     send one message, exit 0 once it is delivered
+    sipsimple chat --listen [--count N]   wait for chat sessions and print what arrives
+
+TARGET is ``user@domain[:port]``, a sip:/sips: URI, or a bare user of the
+account's domain; with ``--proxy`` the session goes through it. ``--msrp-relay
+msrp://HOST:PORT;tcp`` makes the chat go through an MSRP relay (RFC 4976), which
+is authenticated with ``--account``/``--password``.
+
+Received messages are printed on stdout as ``SENDER: TEXT`` (non-text content as
+``SENDER: [TYPE, N bytes]``); what happens to the session and to the messages we
+send (``delivered``/``not delivered: CODE REASON``) goes to stderr. Interactive
+mode ends at the end of input, Ctrl-C or when the other party hangs up.
+
+Listening with ``--account``/``--password``/``--proxy`` registers first;
+``listening on sip:USER@IP:PORT`` is printed on stderr. Every incoming session
+offering chat is accepted (one at a time; lines typed on stdin go to it). With
+``--count N`` it exits after N messages.
+
+Exit status: 0 success (``--send``: the message was delivered), 1 the session
+or the message failed, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+from sipsimple.cli.options import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CLIError,
+    EventQueue,
+    StopSignal,
+    err,
+    out,
+    parse_target,
+    settings_from_args,
+    start_engine,
+    stop_engine,
+)
+
+NAME = "chat"
+HELP = "chat over MSRP: interactive, one message (--send), or wait for chats (--listen)"
+DESCRIPTION = __doc__
+
+CONNECT_TIMEOUT = 40.0
+SEND_TIMEOUT = 30.0
+END_TIMEOUT = 10.0
+LINGER = 5.0  # after --count, how long the other party gets to hang up first
+REGISTER_TIMEOUT = 35.0
+UNREGISTER_TIMEOUT = 5.0
+REGISTRATION_EVENTS = ("SCRegistrationDidSucceed", "SCRegistrationDidFail", "SCRegistrationDidEnd")
+
+CHAT_EVENTS = ("SCSessionNewIncoming", "SCSessionDidStart", "SCSessionDidFail", "SCSessionDidEnd",
+               "SCSessionGotMessage", "SCSessionDidDeliverMessage", "SCSessionDidNotDeliverMessage",
+               "SCSessionGotComposingIndication")
+
+
+# ------------------------------------------------------------- shared helpers
+
+
+class MSRPAccount:
+    """The least a Session with MSRP streams needs from an account, made from the options."""
+
+    def __init__(self, settings, msrp_relay: str | None = None) -> None:
+        self.uri = settings.from_uri()
+        self.credentials = settings.credentials
+        self.display_name = None
+        self.srtp_mode = "optional"
+        self.audio_codecs = None
+        self.outbound_proxy = settings.route
+        self.msrp_relay = msrp_relay
+
+
+def add_msrp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--msrp-relay", metavar="URI",
+                        help="MSRP relay to use, e.g. msrp://relay.example.com:2855;tcp (AUTH with the account)")
+
+
+def check_msrp_relay(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from sipsimple.msrp.uri import MSRPURI
+
+    try:
+        MSRPURI.parse(value)
+    except ValueError as exc:
+        raise CLIError(f"invalid --msrp-relay {value!r}: {exc}") from None
+    return value
+
+
+def register(settings, events: EventQueue, stop: StopSignal):
+    """Register when the options say so; (registration or None, contact URI). CLIError/None on failure."""
+    from sipsimple.core import Engine, Registration, SIPCoreError
+
+    user = settings.account.user if settings.account else None
+    if settings.account is None or settings.peer_to_peer:
+        return None, Engine().contact_uri(user)
+    registration = Registration(settings.account, settings.credentials, route=settings.route)
+    events.observe(REGISTRATION_EVENTS, sender=registration)
+    try:
+        registration.register()
+    except SIPCoreError as exc:
+        raise CLIError(f"cannot register: {exc}") from None
+    result = events.wait_for(lambda n: n.name in REGISTRATION_EVENTS, REGISTER_TIMEOUT, stop)
+    if result is None or result.name != "SCRegistrationDidSucceed":
+        why = ("interrupted" if stop else "no response") if result is None else \
+            f"{result.data.code} {result.data.reason}"
+        err(f"registration of {settings.account} failed: {why}")
+        unregister(registration, events)
+        return None, None
+    contact = result.data.contact_header.uri if result.data.contact_header is not None else \
+        Engine().contact_uri(user, registration.contact_transport)
+    err(f"registered {settings.account}: {result.data.code} {result.data.reason}")
+    return registration, contact
+
+
+def unregister(registration, events: EventQueue) -> None:
+    if registration is not None and registration.is_registered:
+        registration.end()
+        events.wait_for(lambda n: n.name == "SCRegistrationDidEnd" and n.sender is registration,
+                        UNREGISTER_TIMEOUT)
+
+
+def end_session(session, events: EventQueue, timeout: float = END_TIMEOUT) -> None:
+    """Hang up ``session`` (if still up) and wait for its SCSessionDidEnd."""
+    if session is None or session.state in ("NULL", "TERMINATED"):
+        return
+    session.end()
+    events.wait_for(lambda n: n.name == "SCSessionDidEnd" and n.sender is session, timeout)
+
+
+def listening_setup(args: argparse.Namespace, settings) -> None:
+    if settings.account is None and (settings.route is not None or settings.password is not None):
+        raise CLIError("listening through a proxy needs --account USER@DOMAIN")
+    if getattr(args, "count", None) is not None and args.count < 1:
+        raise CLIError(f"invalid --count {args.count}: expected 1 or more")
+
+
+# ------------------------------------------------------------------- chat
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="TARGET", help="user@domain or sip: URI to chat with")
+    parser.add_argument("--send", metavar="TEXT", help="send this one message and exit when it is delivered")
+    parser.add_argument("--listen", action="store_true", help="wait for incoming chat sessions")
+    parser.add_argument("--count", type=int, metavar="N", help="with --listen: exit after N messages")
+    parser.add_argument("--timeout", type=float, default=SEND_TIMEOUT, metavar="SECONDS",
+                        help=f"with --send: give up after this long (default {SEND_TIMEOUT:g})")
+    add_msrp_arguments(parser)
+
+
+def format_message(session, data) -> str:
+    sender = data.cpim_headers.get("From") if data.cpim_headers else None
+    who = sender.uri if sender is not None else str(session.remote_uri)
+    content = data.content
+    if isinstance(content, str):
+        return f"{who}: {content.rstrip(chr(10)).rstrip(chr(13))}"
+    return f"{who}: [{data.content_type}, {len(content)} bytes]"
+
+
+class _Lines:
+    """Lines typed on stdin, read by a daemon thread; None marks the end of input."""
+
+    def __init__(self) -> None:
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, name="chat-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in sys.stdin:
+                self.lines.put(line.rstrip("\r\n"))
+        finally:
+            self.lines.put(None)
+
+    def get(self) -> str | None | bool:
+        """The next line, None at end of input, False when nothing is there yet."""
+        try:
+            return self.lines.get_nowait()
+        except queue.Empty:
+            return False
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    relay = check_msrp_relay(args.msrp_relay)
+    if args.listen:
+        if args.target is not None or args.send is not None:
+            raise CLIError("--listen takes no TARGET or --send")
+        listening_setup(args, settings)
+    else:
+        if args.target is None:
+            raise CLIError("chat needs TARGET (or --listen)")
+        if args.count is not None:
+            raise CLIError("--count only goes with --listen")
+        if args.timeout <= 0:
+            raise CLIError(f"invalid --timeout {args.timeout:g}")
+    target = parse_target(args.target, settings.account.host if settings.account else None) \
+        if args.target else None
+    with StopSignal() as stop:
+        start_engine(settings, target=target or settings.account)
+        try:
+            from sipsimple.session import Session, SessionManager
+
+            SessionManager()
+            account = MSRPAccount(settings, relay)
+            events = EventQueue().observe(CHAT_EVENTS)
+            registration = None
+            try:
+                if args.listen:
+                    registration, contact = register(settings, events, stop)
+                    if contact is None:
+                        return EXIT_FAILURE
+                    err(f"listening on {contact}")
+                    return Chat(events, stop, account, count=args.count).run(None)
+                session = Session(account)
+                routes = [settings.route] if settings.route is not None else []
+                session.connect(target, routes, chat=True)
+                err(f"calling {target}")
+                chat = Chat(events, stop, account, send=args.send, timeout=args.timeout)
+                return chat.run(session)
+            finally:
+                unregister(registration, events)
+                events.close()
+        finally:
+            stop_engine()
+
+
+class Chat:
+    """The main loop: one chat session at a time, stdin lines out, messages in."""
+
+    def __init__(self, events: EventQueue, stop: StopSignal, account: Any, *, send: str | None = None,
+                 timeout: float = SEND_TIMEOUT, count: int | None = None) -> None:
+        self.events, self.stop, self.account = events, stop, account
+        self.send, self.timeout, self.count = send, timeout, count  # send "": the input ended
+        self.received = 0
+        self.session = None
+        self.pending: set[str] = set()
+        self.failed = False
+
+    def run(self, session) -> int:
+        self.session = session
+        listening = session is None
+        lines = _Lines() if self.send is None else None
+        deadline = time.monotonic() + self.timeout if self.send is not None else None
+        if self.send is not None:
+            self.pending.add(session.send_message(self.send))  # queued until the chat is up
+        linger_until: float | None = None
+        while not self.stop:
+            if deadline is not None and time.monotonic() > deadline:
+                err("gave up: no delivery report in time")
+                end_session(self.session, self.events)
+                return EXIT_FAILURE
+            if linger_until is not None and time.monotonic() > linger_until:
+                end_session(self.session, self.events)
+                return EXIT_OK
+            notification = self.events.get(0.05)
+            if notification is not None:
+                result = self.handle(notification, listening)
+                if result is not None:
+                    if result == "linger":
+                        linger_until = time.monotonic() + LINGER
+                        continue
+                    return result
+            if lines is not None and self.session is not None and self.session.state not in ("TERMINATED",):
+                line = lines.get()
+                if line is None:
+                    lines = None
+                    if not listening:
+                        # end of input: hang up once what was typed is delivered (or not)
+                        deadline = time.monotonic() + self.timeout
+                        self.send = "" if self.pending else None
+                        if not self.pending:
+                            end_session(self.session, self.events)
+                            return EXIT_FAILURE if self.failed else EXIT_OK
+                elif line is not False and line:
+                    try:
+                        self.pending.add(self.session.send_message(line))
+                    except Exception as exc:
+                        err(f"cannot send: {exc}")
+        err("interrupted")
+        end_session(self.session, self.events)
+        return EXIT_FAILURE if self.failed else EXIT_OK
+
+    def handle(self, notification, listening: bool) -> int | str | None:
+        name, session, data = notification.name, notification.sender, notification.data
+        if name == "SCSessionNewIncoming":
+            if not listening or "chat" not in data.streams or self.session is not None:
+                err(f"declined session from {session.remote_uri} ({', '.join(data.streams)})")
+                session.reject()
+                return None
+            self.session = session
+            session.account = self.account  # the SessionManager's stand-in knows nothing of our relay
+            err(f"chat from {session.remote_uri}")
+            try:
+                session.accept(chat=True)
+            except Exception as exc:
+                err(f"cannot accept: {exc}")
+                self.session = None
+            return None
+        if session is not self.session:
+            return None
+        if name == "SCSessionDidStart":
+            err(f"chat with {session.remote_uri} established")
+        elif name == "SCSessionGotMessage":
+            out(format_message(session, data))
+            self.received += 1
+            if self.count is not None and self.received >= self.count:
+                return "linger"
+        elif name == "SCSessionGotComposingIndication":
+            err(f"{session.remote_uri} is {'typing' if data.state == 'active' else 'idle'}")
+        elif name == "SCSessionDidDeliverMessage":
+            self.pending.discard(data.message_id)
+            err(f"delivered: {data.code} {data.reason}")
+            if self.send is not None and not self.pending:
+                end_session(session, self.events)
+                return EXIT_FAILURE if self.failed else EXIT_OK
+        elif name == "SCSessionDidNotDeliverMessage":
+            self.pending.discard(data.message_id)
+            self.failed = True
+            err(f"not delivered: {data.code} {data.reason}".rstrip())
+            if self.send is not None and not self.pending:
+                end_session(session, self.events)
+                return EXIT_FAILURE
+        elif name == "SCSessionDidFail":
+            err(f"chat with {session.remote_uri} failed: {data.code} {data.reason}".rstrip())
+            self.failed = True
+        elif name == "SCSessionDidEnd":
+            err(f"chat with {session.remote_uri} ended by the {'other party' if data.originator == 'remote' else 'local party'}")
+            self.session = None
+            if not listening:
+                return EXIT_FAILURE if self.failed or self.send is not None else EXIT_OK
+            if self.count is not None and self.received >= self.count:
+                return EXIT_FAILURE if self.failed else EXIT_OK
+        return None

@@ -1,0 +1,157 @@
+"""MSRP file transfer in Sessions between two of our endpoints on loopback (RFC 5547 push)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from sipsimple.core import Engine
+from sipsimple.msrp.filetransfer import file_hash
+from sipsimple.notification import NotificationCenter
+from sipsimple.session import Session, SessionManager
+from sipsimple.streams import msrp_filetransfer as filetransfer_stream
+from sipsimple.streams.msrp_filetransfer import MSRPFileTransfer
+from tests.test_session_chat import Account, bob_uri
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def sip(recorder):
+    engine = Engine()
+    engine.start(local_ip="127.0.0.1", transports=("udp",))
+    SessionManager()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def make_file(path, size):
+    with open(path, "wb") as f:
+        block = os.urandom(MB)
+        for offset in range(0, size, MB):
+            f.write(block[: min(MB, size - offset)] if offset else os.urandom(min(MB, size)))
+    return path
+
+
+def sha1_of(path):
+    sha = hashlib.sha1()
+    with open(path, "rb") as f:
+        while block := f.read(MB):
+            sha.update(block)
+    return sha.digest()
+
+
+def offer_file(recorder, engine, path, count=1):
+    alice = Session(Account("alice"))
+    alice.connect(bob_uri(engine), [], file=path)
+    incoming = recorder.wait("SCSessionNewIncoming", count=count)
+    assert incoming.data.streams == ["file-transfer"]
+    return alice, incoming.sender
+
+
+@pytest.mark.parametrize("size", [20 * MB, 200 * MB])
+def test_file_is_transferred_with_the_same_sha1(sip, recorder, tmp_path, size):
+    source = make_file(tmp_path / "big file.bin", size)
+    inbox = tmp_path / "inbox"
+    started = time.monotonic()
+    alice, bob = offer_file(recorder, sip, source)
+    offered = bob.proposed_file
+    assert offered.name == "big file.bin" and offered.size == size and offered.hash == file_hash(source)
+    assert recorder.wait("SCSessionNewOutgoing", sender=alice).data.streams == ["file-transfer"]
+    bob.accept(file_transfer=True, directory=inbox)
+    got = recorder.wait("SCSessionGotFile", sender=bob, timeout=60)
+    assert got.data.size == size and got.data.hash == file_hash(source)
+    assert got.data.file_name == str(inbox / "big file.bin")
+    sent = recorder.wait("SCSessionDidDeliverFile", sender=alice, timeout=30)
+    assert sent.data.code == 200 and sent.data.file_name == str(source)
+    # the sender ends the session once the file is delivered
+    assert recorder.wait("SCSessionDidEnd", sender=alice).data.originator == "local"
+    assert recorder.wait("SCSessionDidEnd", sender=bob).data.originator == "remote"
+    elapsed = time.monotonic() - started
+    assert sha1_of(inbox / "big file.bin") == sha1_of(source)
+    assert sorted(os.listdir(inbox)) == ["big file.bin"]  # no .part left over
+    progress = recorder.of("SCSessionFileTransferProgress", sender=bob)
+    assert progress and progress[-1].data.transferred_bytes == progress[-1].data.total_bytes == size
+    done = [n.data.transferred_bytes for n in progress]
+    assert done == sorted(done)
+    assert recorder.of("SCSessionFileTransferProgress", sender=alice)[-1].data.direction == "outgoing"
+    assert elapsed < 30, f"{size // MB} MB took {elapsed:.1f} s"
+    os.unlink(source)
+    os.unlink(inbox / "big file.bin")
+
+
+def test_cut_transfer_resumes_from_the_received_offset(sip, recorder, tmp_path, monkeypatch):
+    monkeypatch.setattr(filetransfer_stream, "PROGRESS_INTERVAL", 0)  # a notification per chunk
+    source = make_file(tmp_path / "resume.bin", 20 * MB)
+    inbox = tmp_path / "inbox"
+    alice, bob = offer_file(recorder, sip, source)
+    cut = []
+
+    def cut_midway(notification):
+        # on the middleware loop, as the bytes arrive: drop bob's connection under the transfer
+        stream = notification.sender
+        if stream.direction == "incoming" and notification.data.transferred_bytes >= 4 * MB and not cut:
+            cut.append(notification.data.transferred_bytes)
+            stream.msrp.connection.abort()
+
+    NotificationCenter().add_observer(cut_midway, name="MSRPFileTransferGotProgress")
+    try:
+        bob.accept(file_transfer=True, directory=inbox)
+        failed = recorder.wait("SCSessionDidNotDeliverFile", sender=alice, timeout=30)
+    finally:
+        NotificationCenter().discard_observer(cut_midway, name="MSRPFileTransferGotProgress")
+    assert failed.data.code == 0 and 0 < failed.data.transferred_bytes < 20 * MB
+    recorder.wait("SCSessionDidEnd", sender=alice)
+    recorder.wait("SCSessionDidEnd", sender=bob)
+    assert not recorder.of("SCSessionGotFile")
+    assert not (inbox / "resume.bin").exists()
+    parts = [name for name in os.listdir(inbox) if name.endswith(".part")]
+    assert len(parts) == 1
+    kept = (inbox / parts[0]).stat().st_size
+    assert 4 * MB <= kept < 20 * MB
+
+    alice2, bob2 = offer_file(recorder, sip, source, count=2)
+    bob2.accept(file_transfer=True, directory=inbox)
+    got = recorder.wait("SCSessionGotFile", sender=bob2, timeout=60)
+    assert got.data.hash == file_hash(source)
+    recorder.wait("SCSessionDidDeliverFile", sender=alice2)
+    assert file_hash(inbox / "resume.bin") == file_hash(source)
+    assert sorted(os.listdir(inbox)) == ["resume.bin"]
+    # only the rest went over the second time
+    first = recorder.of("SCSessionFileTransferProgress", sender=alice2)[0].data.transferred_bytes
+    assert first >= kept
+    recorder.wait("SCSessionDidEnd", sender=bob2)
+
+
+def test_hash_mismatch_fails_and_leaves_no_file(sip, recorder, tmp_path):
+    source = make_file(tmp_path / "changed.bin", 2 * MB)
+    inbox = tmp_path / "inbox"
+    alice, bob = offer_file(recorder, sip, source)
+    # the file changes (same size) after its hash went into the offer
+    source.write_bytes(os.urandom(2 * MB))
+    bob.accept(file_transfer=True, directory=inbox)
+    failed = recorder.wait("MSRPFileTransferDidFail", predicate=lambda n: n.sender.direction == "incoming")
+    assert "hash mismatch" in failed.data.reason
+    not_delivered = recorder.wait("SCSessionDidNotDeliverFile", sender=alice)
+    assert not_delivered.data.code == 400, not_delivered.data.reason
+    recorder.wait("SCSessionDidEnd", sender=alice)
+    recorder.wait("SCSessionDidEnd", sender=bob)
+    assert os.listdir(inbox) == []
+
+
+def test_refused_file_and_bad_arguments(sip, recorder, tmp_path):
+    source = make_file(tmp_path / "small.txt", 1000)
+    alice, bob = offer_file(recorder, sip, source)
+    with pytest.raises(ValueError):
+        bob.accept(chat=True)
+    bob.reject()
+    assert recorder.wait("SCSessionDidFail", sender=alice).data.code == 603
+    with pytest.raises(FileNotFoundError):
+        Session(Account("alice")).connect(bob_uri(sip), [], file=tmp_path / "missing")
+    with pytest.raises(ValueError):
+        MSRPFileTransfer(Account("x"))
