@@ -127,3 +127,28 @@ def test_sessions_call_sipp_uas(sip, recorder, tmp_path):
     assert result.successful == total and result.failed == 0, result.describe()
     assert not recorder.of("SCSessionDidFail")
     assert not SessionManager().sessions
+
+
+def test_no_audio_from_a_silent_peer(engine, recorder, tmp_path):
+    """sipp's uas answers but sends no RTP: 5 s after the start the session says so."""
+    from sipsimple.core import SIPURI
+    from sipsimple.session import Session, SessionManager
+    from tests.peers.sipp import SippProcess
+
+    class Account:
+        uri = SIPURI("127.0.0.1", user="alice")
+        credentials = None
+        display_name = None
+        srtp_mode = "off"
+        audio_codecs = ["PCMU"]
+
+    SessionManager()
+    with SippProcess("uas", builtin=True, run_dir=tmp_path, calls=1, timeout=30) as uas:
+        session = Session(Account())
+        session.connect(SIPURI("127.0.0.1", user="service", port=uas.local_port), [], audio=True)
+        started = recorder.wait("SCSessionDidStart", sender=session)
+        silent = recorder.wait("SCSessionGotNoAudio", sender=session, timeout=10)
+        elapsed = (silent.data.timestamp - started.data.timestamp).total_seconds()
+        assert 4.5 <= elapsed <= 7.0 and not session.audio_was_received
+        session.end()
+        recorder.wait("SCSessionDidEnd", sender=session)
