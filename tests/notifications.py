@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,10 +54,18 @@ class NotificationRecorder:
             return matching()[count - 1]
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``condition()`` holds, re-checked at each notification."""
+        """Wait until ``condition()`` holds, re-checked at each notification.
+
+        Also re-checked every 50 ms: state that other threads set after their last
+        notification (a Session handling an answer) would otherwise go unseen.
+        """
+        deadline = time.monotonic() + timeout
         with self._cond:
-            if not self._cond.wait_for(condition, timeout):
-                raise AssertionError(f"condition not met within {timeout} s")
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"condition not met within {timeout} s")
+                self._cond.wait(min(remaining, 0.05))
 
 
 def reinvite_answered(recorder, session, count):

@@ -282,3 +282,4 @@ def test_awaited_connect_raises_on_failure(sip, recorder):
     with pytest.raises(SessionError) as info:
         outcome.wait(10)
     assert info.value.code == 603
+

@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sipsimple.core import SIPURI, Engine, FromHeader, Invitation, Route, ToHeader
-from sipsimple.core.errors import SIPCoreError
+from sipsimple.core.errors import SIPCoreError, SIPCoreInvalidStateError
 from sipsimple.middleware import MiddlewareLoop
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.session import sdp_negotiation as neg
@@ -404,8 +404,12 @@ class Session:
                 return
             self._check_no_reinvite()
             self.on_hold_by_local = True
+            try:
+                self._send_reinvite()
+            except SessionStateError:
+                self.on_hold_by_local = False
+                raise
             self._post("SCSessionGotHoldRequest", originator="local")
-            self._send_reinvite()
 
     def unhold(self) -> None:
         """Take the other party off hold."""
@@ -415,8 +419,12 @@ class Session:
                 return
             self._check_no_reinvite()
             self.on_hold_by_local = False
+            try:
+                self._send_reinvite()
+            except SessionStateError:
+                self.on_hold_by_local = True
+                raise
             self._post("SCSessionGotUnholdRequest", originator="local")
-            self._send_reinvite()
 
     def start_recording_audio(self, file_name: str | None = None) -> None:
         """Record both directions of the audio to a WAV file (a name is made when None)."""
@@ -833,10 +841,17 @@ class Session:
         self._invitation.send_invite(self._local_sdp)
 
     def _send_reinvite(self) -> None:
+        """Offer our current streams; SessionStateError (and nothing changed) when the dialog is busy."""
+        saved = (self._local_sdp, self._pending_offer, self._offer_seq)
         self._local_sdp = self._make_sdp(self._offer_media())
         self._pending_offer = self._local_sdp
         self._offer_seq += 1
-        self._invitation.send_reinvite(self._local_sdp)
+        try:
+            self._invitation.send_reinvite(self._local_sdp)
+        except SIPCoreInvalidStateError as exc:
+            # the other party's re-INVITE got in first (it is handled on the Engine thread)
+            self._local_sdp, self._pending_offer, self._offer_seq = saved
+            raise SessionStateError(f"a re-INVITE is in progress; try again when it is answered ({exc})") from None
 
     def _reject_remote_proposal(self, reason: str) -> None:
         self._invitation.send_response(488, "Not Acceptable Here")
@@ -1091,10 +1106,18 @@ class Session:
     def _retry_after_glare(self) -> None:
         with self._lock:
             self._glare_handle = None
-            if self.state in ("ESTABLISHED", "PROPOSING") and self._invitation.sub_state == "normal":
+            if self.state not in ("ESTABLISHED", "PROPOSING"):
+                return
+            try:
+                if self._invitation.sub_state != "normal":
+                    raise SessionStateError("the other party's re-INVITE is being handled")
                 self._send_reinvite()
-                if self.state == "PROPOSING":
-                    self._proposal_seq = self._offer_seq
+            except SessionStateError:
+                # our offer still has to go out: try again once the other exchange is over
+                self._glare_handle = MiddlewareLoop().call_later(0.2, self._retry_after_glare)
+                return
+            if self.state == "PROPOSING":
+                self._proposal_seq = self._offer_seq
 
     def _dialog_ended(self, data) -> None:
         if self.state == "TERMINATED":
