@@ -35,7 +35,7 @@ def test_message_load_every_message_reaches_python(engine, tmp_path):
     assert result.ok and result.successful == CALLS and result.failed == 0, result.describe()
     # the stack answers before Python has seen the last batch: wait for it, then count exactly
     with cond:
-        cond.wait_for(lambda: len(seen) >= CALLS, timeout=10)
+        cond.wait_for(lambda: len(seen) >= CALLS, timeout=30)
     assert len(seen) == CALLS and {body.strip() for body in seen} == {b"load"}
 
 

@@ -204,8 +204,16 @@ def test_garbage_from_the_peer_closes_its_stream_only(sip, recorder):
     alice, bob, _ = chat_pair(recorder, sip)
     carol, dave, _ = chat_pair(recorder, sip, Account("carol"), count=2)
     bob_connection = bob.chat_transport.msrp.connection
-    MiddlewareLoop().run_sync(lambda: bob_connection.transport.write(b"THIS IS NOT MSRP\r\n\r\n"))
-    message_id = alice.send_message("into the void")
+    sent = []
+
+    def send_then_garbage():
+        # in one loop callback: the message is on its way when bob's side answers with garbage,
+        # and alice's session cannot have ended before the message was accepted for sending
+        sent.append(alice.send_message("into the void"))
+        bob_connection.transport.write(b"THIS IS NOT MSRP\r\n\r\n")
+
+    MiddlewareLoop().run_sync(send_then_garbage)
+    message_id = sent[0]
     failed = recorder.wait("MSRPChatDidFail", sender=alice.chat_transport)
     assert failed.data.reason
     not_delivered = recorder.wait("SCSessionDidNotDeliverMessage", sender=alice)
