@@ -3,6 +3,7 @@
 #   make test                   install what is missing, build, run the whole test suite
 #   make test PYTEST_ARGS="tests/test_notification.py -k order"
 #   make demo                   run the built-in demo
+#   make wheel                  sdist + self-contained (auditwheel-repaired) wheel in dist/
 #   make lint | build | clean | distclean
 #
 # Everything works from a fresh clone on a fresh Debian 12 machine; when all is
@@ -17,7 +18,7 @@ STAMP := $(VENV)/.sipsimple-installed
 BUILD_REQS := "setuptools>=77" wheel "Cython>=3.0" "setuptools-scm>=8" "numpy>=1.24"
 PYTEST_ARGS ?= tests
 
-.PHONY: all install-deps venv build test demo lint clean distclean
+.PHONY: all install-deps venv build test demo lint wheel clean distclean
 # the steps of test and demo must run in the order written, even under make -j
 .NOTPARALLEL:
 
@@ -47,6 +48,9 @@ demo: install-deps venv build
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+wheel: install-deps venv
+	PYTHON=$(VPY) scripts/build-wheel.sh dist
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -25,6 +25,10 @@ SC* notification they come from: ``SIPAccountRegistrationDidSucceed``
 ``SIPAccountRegistrationWillEnd`` and ``SIPAccountRegistrationDidEnd`` (code, reason);
 each also carries ``registration`` (the Registration object).
 
+Presence (publishing ``presence_state``, watching ``presence.buddies``, the
+``watchers`` of the account) follows the same activation: see
+:mod:`sipsimple.account.presence`.
+
 Thread-safety: registration events arrive on the Engine thread, settings
 changes on the application's; the registration state is kept under a lock,
 and Registration methods are never called while holding it.
@@ -37,6 +41,7 @@ import threading
 import time
 from typing import Any
 
+from sipsimple.account.presence import PresenceMixin, PresenceSettings
 from sipsimple.configuration.base import Setting, SettingsGroup, SettingsObject
 from sipsimple.configuration.datatypes import (
     AudioCodecList,
@@ -143,12 +148,8 @@ class AccountMSRPSettings(SettingsGroup):
     relay = Setting(type=MSRPRelayURI, default=None, nillable=True)
 
 
-class PresenceSettings(SettingsGroup):
-    enabled = Setting(type=bool, default=False)
-
-
 @implementer(IObserver)
-class Account(AccountBase):
+class Account(PresenceMixin, AccountBase):
     """A SIP account named ``user@domain`` (stored in section 'accounts')."""
 
     __section__ = "accounts"
@@ -225,6 +226,7 @@ class Account(AccountBase):
             self._update_registration(restart=True)
         elif keys & _ACTIVATION_KEYS:
             self._update_registration()
+        self._presence_update(() if created else keys)  # publication, subscriptions: account/presence.py
 
     def _did_delete(self) -> None:
         self._set_active(False)
@@ -235,14 +237,17 @@ class Account(AccountBase):
         with self._state_lock:
             self._active = active
         self._update_registration()
+        self._presence_update()
 
     def _set_engine_running(self, running: bool) -> None:
         with self._state_lock:
             self._engine_running = running
         self._update_registration()
+        self._presence_update()
 
     def _engine_gone(self) -> None:
         """The Engine thread has ended: whatever registration is left is over."""
+        self._presence_engine_gone()
         with self._state_lock:
             self._engine_running = False
             leftover = ([self._registration] if self._registration else []) + list(self._ending)

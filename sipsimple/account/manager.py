@@ -107,7 +107,8 @@ class AccountManager:
             account._set_active(True)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Unregister every account and wait for it, at most ``timeout`` seconds, then let go of them.
+        """Unregister every account (and remove its presence) and wait for it, at most ``timeout`` seconds,
+        then let go of them.
 
         Called on the Engine thread (from a notification handler) it does not wait,
         since the answers would arrive on that very thread.
@@ -129,6 +130,8 @@ class AccountManager:
             for account in accounts:
                 if not account._wait_unregistered(deadline):
                     log.warning("account %s did not unregister within %s s", account.id, timeout)
+                if not account.presence_watcher.wait_ended(deadline):
+                    log.warning("account %s did not remove its presence within %s s", account.id, timeout)
         with self._lock:
             self._accounts = {}
             self._bonjour = None

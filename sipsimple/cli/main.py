@@ -35,6 +35,7 @@ COMMANDS: list[str] = [
     "sipsimple.cli.chat",
     "sipsimple.cli.send_file",
     "sipsimple.cli.receive_files",
+    "sipsimple.cli.presence",
     "sipsimple.cli.demo",
     "sipsimple.bench",
 ]
