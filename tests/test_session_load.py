@@ -152,3 +152,37 @@ def test_no_audio_from_a_silent_peer(engine, recorder, tmp_path):
         assert 4.5 <= elapsed <= 7.0 and not session.audio_was_received
         session.end()
         recorder.wait("SCSessionDidEnd", sender=session)
+
+
+def test_491_is_retried_after_the_rfc_delay(engine, recorder, tmp_path):
+    """A re-INVITE answered 491 (glare) is sent again after RFC 3261 14.1's delay: 2.1-4 s for
+    the Call-ID's owner, which the caller is."""
+    from sipsimple.core import SIPURI
+    from sipsimple.session import Session, SessionManager
+    from tests.peers.sipp import SippProcess
+
+    class Account:
+        uri = SIPURI("127.0.0.1", user="alice")
+        credentials = None
+        display_name = None
+        srtp_mode = "off"
+        audio_codecs = ["PCMU"]
+
+    SessionManager()
+    with SippProcess("uas_glare.xml", run_dir=tmp_path, calls=1, timeout=30) as uas:
+        session = Session(Account())
+        session.connect(SIPURI("127.0.0.1", user="service", port=uas.local_port), [], audio=True)
+        recorder.wait("SCSessionDidStart", sender=session)
+        session.hold()
+        pending = recorder.wait("SCInvitationChangedState", sender=session._invitation,
+                                predicate=lambda n: n.data.code == 491)
+        answered = recorder.wait("SCInvitationChangedState", sender=session._invitation,
+                                 predicate=lambda n: n.data.prev_sub_state == "sending_proposal"
+                                 and n.data.code == 200)
+        delay = (answered.data.timestamp - pending.data.timestamp).total_seconds()
+        assert 2.1 <= delay <= 4.5, delay
+        assert answered.data.sdp.media[0].direction == "recvonly" and session.on_hold_by_local
+        session.end()
+        recorder.wait("SCSessionDidEnd", sender=session)
+        result = uas.wait(10)
+    assert result.successful == 1 and result.failed == 0, result.describe()
