@@ -75,7 +75,7 @@ def test_pyparser_rejects(bad):
 
 
 def test_workloads_registered():
-    assert set(WORKLOADS) == {"parse", "message", "msrp", "presence", "cps"}
+    assert set(WORKLOADS) == {"parse", "message", "msrp", "presence", "cps", "media"}
     import argparse
 
     parser = argparse.ArgumentParser()

@@ -83,12 +83,19 @@ def _cps_workload(args: argparse.Namespace) -> dict:
                    full=args.full, profile=args.profile)
 
 
+def _media_workload(args: argparse.Namespace) -> dict:
+    from sipsimple.bench import media
+
+    return media.run(duration=args.duration if args.duration is not None else 5.0, counts=_rates(args))
+
+
 WORKLOADS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "parse": _parse_workload,
     "message": _message_workload,
     "presence": _presence_workload,
     "msrp": _msrp_workload,
     "cps": _cps_workload,
+    "media": _media_workload,
 }
 
 
