@@ -8,11 +8,11 @@ import pytest
 
 from sipsimple.core._media import (
     AudioTransport,
-    MediaEngine,
     NumpyTap,
     ToneGenerator,
     available_codecs,
 )
+from tests.media_engine import start_media_engine
 
 CODECS = ["PCMU", "PCMA", "G722", "opus", "GSM"]
 CASES = [(c, "off", None) for c in CODECS] + [(c, "mandatory", "AEAD_AES_128_GCM") for c in CODECS] + [
@@ -25,12 +25,7 @@ TONE_LEVEL = -12.0
 
 
 def start_engine(rate):
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != rate:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=rate, frame_ms=20, device="null")
-    return eng
+    return start_media_engine(rate)
 
 
 def analyse(x, rate):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sipsimple.core._media import MediaEngine, NumpyTap, list_devices
+from tests.media_engine import start_media_engine
 
 ALSA_FILE_CONFIG = """
 pcm.!default {{
@@ -63,12 +64,7 @@ CHILD = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != 48000:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=48000, device="null")
-    return eng
+    return start_media_engine(48000)
 
 
 def test_list_devices_shape():

@@ -7,23 +7,18 @@ import pytest
 
 from sipsimple.core._media import (
     AudioTransport,
-    MediaEngine,
     NumpyTap,
     ToneGenerator,
     media_from_sdp,
     sdp_from_media,
 )
 from sipsimple.core.sdp import SDPSession
+from tests.media_engine import start_media_engine
 
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != 48000:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=48000, device="null")
-    return eng
+    return start_media_engine(48000)
 
 
 def through_sdp(desc):

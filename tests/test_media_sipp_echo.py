@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from sipsimple.core._media import AudioTransport, MediaEngine, NumpyTap, ToneGenerator
+from sipsimple.core._media import AudioTransport, NumpyTap, ToneGenerator
+from tests.media_engine import start_media_engine
 from tests.peers.ports import free_port_range
 from tests.peers.sipp import SippProcess
 
@@ -25,12 +26,7 @@ def echo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != 48000:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=48000, device="null")
-    return eng
+    return start_media_engine(48000)
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "G722", "opus"])

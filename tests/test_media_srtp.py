@@ -21,16 +21,12 @@ from sipsimple.core._media import (
     generate_srtp_key,
     parse_crypto_line,
 )
+from tests.media_engine import start_media_engine
 
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != 48000:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=48000, device="null")
-    return eng
+    return start_media_engine(48000)
 
 
 @pytest.mark.parametrize("suite", sorted(SRTP_SUITES))

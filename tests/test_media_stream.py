@@ -9,17 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from sipsimple.core._media import AudioTransport, MediaEngine, MediaError, NumpyTap, ToneGenerator
+from sipsimple.core._media import AudioTransport, MediaError, NumpyTap, ToneGenerator
+from tests.media_engine import start_media_engine
 
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = MediaEngine()
-    if eng.running and eng.sample_rate != 48000:
-        eng.stop()
-    if not eng.running:
-        eng.start(sample_rate=48000, device="null")
-    return eng
+    return start_media_engine(48000)
 
 
 @pytest.fixture
