@@ -30,12 +30,12 @@ def test_message_load_every_message_reaches_python(engine, tmp_path):
         result = run_sipp("uac_message.xml", f"127.0.0.1:{engine.udp_port}", run_dir=tmp_path, service="bob",
                           keys={"from_user": "alice", "body": "load"}, calls=CALLS, rate=RATE, timeout=60,
                           trace=False)
+        assert result.ok and result.successful == CALLS and result.failed == 0, result.describe()
+        # the stack answers before Python has seen the last batch: keep observing until it has
+        with cond:
+            cond.wait_for(lambda: len(seen) >= CALLS, timeout=30)
     finally:
         NotificationCenter().discard_observer(count, "SCEngineGotMessage")
-    assert result.ok and result.successful == CALLS and result.failed == 0, result.describe()
-    # the stack answers before Python has seen the last batch: wait for it, then count exactly
-    with cond:
-        cond.wait_for(lambda: len(seen) >= CALLS, timeout=30)
     assert len(seen) == CALLS and {body.strip() for body in seen} == {b"load"}
 
 
