@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # pkg-config name -> Debian package that ships its .pc file and headers
 PKG_CONFIG_DEPS = {
@@ -100,5 +101,18 @@ def ext_modules():
     )
 
 
+class build_ext_replacing(build_ext):
+    """build_ext whose in-place copy replaces a module file instead of overwriting it.
+
+    Overwriting truncates the inode that running interpreters have mapped, which kills
+    them with SIGBUS; unlinking first leaves them their old copy.
+    """
+
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        if os.path.exists(outfile) and not os.path.samefile(infile, outfile):
+            os.unlink(outfile)
+        return super().copy_file(infile, outfile, *args, **kwargs)
+
+
 if __name__ == "__main__" or "setuptools" in sys.modules:
-    setup(ext_modules=ext_modules())
+    setup(ext_modules=ext_modules(), cmdclass={"build_ext": build_ext_replacing})
