@@ -113,8 +113,36 @@ def test_sip_trace_shows_both_directions(recorder):
         inbound = recorder.wait("SCEngineSIPTrace", predicate=lambda n: n.data.direction == "in"
                                 and n.data.data.startswith(b"MESSAGE "))
         assert inbound.data.data.endswith(b"\r\n\r\ntraced")
-        recorder.wait("SCEngineSIPTrace", predicate=lambda n: n.data.direction == "in"
-                      and n.data.data.startswith(b"SIP/2.0 200"))
+        # we sent it to ourselves: what the trace shows going out is exactly what came in, body included
+        assert out.data.data == inbound.data.data
+        answer_in = recorder.wait("SCEngineSIPTrace", predicate=lambda n: n.data.direction == "in"
+                                  and n.data.data.startswith(b"SIP/2.0 200"))
+        answer_out = recorder.wait("SCEngineSIPTrace", predicate=lambda n: n.data.direction == "out"
+                                   and n.data.data.startswith(b"SIP/2.0 200"))
+        assert answer_out.data.data == answer_in.data.data
+    finally:
+        engine.stop()
+
+
+def test_sip_trace_shows_retransmissions_whole(recorder):
+    engine = Engine()
+    engine.start(local_ip="127.0.0.1", transports=("udp",), trace_sip=True)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # takes requests, never answers
+            silent.bind(("127.0.0.1", 0))
+            port = silent.getsockname()[1]
+            message = Message(SIPURI("127.0.0.1", user="alice"), SIPURI("127.0.0.1", user="bob", port=port),
+                              "say it again")
+            message.send()
+
+            def sent(n):
+                return n.data.direction == "out" and n.data.destination_port == port
+
+            first = recorder.wait("SCEngineSIPTrace", predicate=sent)
+            again = recorder.wait("SCEngineSIPTrace", predicate=sent, count=2, timeout=5)  # T1 = 0.5 s
+            wire = silent.recv(65536)
+            assert first.data.data == again.data.data == wire
+            assert wire.endswith(b"\r\n\r\nsay it again")
     finally:
         engine.stop()
 

@@ -485,5 +485,12 @@ cdef int cmd_push(ctx_t *c, cmd_t *cmd) noexcept nogil:
 
 # ---------------------------------------------- sofia log routing (no GIL)
 
+cdef extern from "<stdio.h>" nogil:
+    int vdprintf(int fd, const char *fmt, S.va_list ap)
+
 cdef void silent_logger(void *stream, const char *fmt, S.va_list ap) noexcept nogil:
     pass
+
+cdef void trace_logger(void *stream, const char *fmt, S.va_list ap) noexcept nogil:
+    # stream is the trace file's descriptor; see EngineCore.start
+    vdprintf(<int><intptr_t>stream, fmt, ap)

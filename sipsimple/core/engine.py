@@ -9,8 +9,7 @@ thread is gone. Notifications (sender: the Engine):
 - ``SCEngineWillEnd`` / ``SCEngineDidEnd``: around ``stop()``.
 - ``SCEngineSIPTrace`` (with ``trace_sip=True``): data: ``direction`` ("in"/"out"),
   ``transport``, ``source_ip``, ``source_port``, ``destination_ip``, ``destination_port``,
-  ``data`` (the raw message, bytes), ``timestamp``. Sofia-SIP's dump of an outgoing
-  message holds its start line and headers; the body shows in the ``in`` record.
+  ``data`` (the whole message as sent or received, bytes; retransmissions too), ``timestamp``.
 - ``SCEngineGotMessage``: an out-of-dialog MESSAGE arrived (the stack answered it 200);
   data: ``request_uri``, ``from_header``, ``to_header``, ``content_type``, ``body``,
   ``call_id``, ``message`` (the SIPMessage).
@@ -21,7 +20,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +30,7 @@ from typing import Any
 from sipsimple.core import _core
 from sipsimple.core.errors import SIPCoreEngineError
 from sipsimple.core.primitive import now
+from sipsimple.core.sip_trace import TraceParser
 from sipsimple.core.uri import SIPURI
 from sipsimple.notification import NotificationCenter, NotificationData
 
@@ -43,9 +42,7 @@ DEFAULT_USER_AGENT = "sipsimple"
 UDP_BUFFER_SIZE = 2 * 1024 * 1024
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, NOTIFY, SUBSCRIBE, INFO, UPDATE, REFER, PRACK"
 
-_TRACE_STAMP = re.compile(
-    rb"(sent|recv) (\d+) bytes (?:to|from) (\w+)/\[([^\]]+)\]:(\d+)[^\n]*? at [\d:.]+:\n"
-)
+sofia_log = logging.getLogger("sipsimple.core.sofia")  # Sofia-SIP's own diagnostics, while tracing
 
 
 def default_local_ip() -> str:
@@ -284,6 +281,7 @@ class Engine:
                 tag_list.append(("sips_url", f"sips:{ip}:{tls_port}"))
                 tag_list.append(("certificate", self._cert_dir))
                 tag_list.append(("tls_verify_policy", 2 if tls_verify_server else 0))
+            self._trace_parser = TraceParser()
             core = _core.EngineCore(_Dispatch(self))
             try:
                 core.start(tag_list, trace=trace_sip, timeout=timeout)
@@ -353,20 +351,18 @@ class Engine:
         NotificationCenter().post_notification(name, sender=self, data=NotificationData(**data))
 
     def _post_trace(self, data: bytes) -> None:
-        for record in data.split(b"\x0b\n"):
-            match = _TRACE_STAMP.search(record)
-            if match is None:
-                continue
-            verb, _size, transport, addr, port = match.groups()
-            remote = (addr.decode(), int(port))
-            transport_name = transport.decode().lower()
-            local_port = {"tls": self.tls_port, "tcp": self.tcp_port}.get(transport_name, self.udp_port)
+        parser = self._trace_parser
+        for record in parser.feed(data):
+            remote = (record.address, record.port)
+            local_port = {"tls": self.tls_port, "tcp": self.tcp_port}.get(record.transport, self.udp_port)
             local = (self.local_ip, local_port)
-            source, destination = (remote, local) if verb == b"recv" else (local, remote)
-            self._post("SCEngineSIPTrace", direction="in" if verb == b"recv" else "out",
-                       transport=transport_name, source_ip=source[0], source_port=source[1],
-                       destination_ip=destination[0], destination_port=destination[1],
-                       data=record[match.end():])
+            source, destination = (remote, local) if record.direction == "in" else (local, remote)
+            self._post("SCEngineSIPTrace", direction=record.direction, transport=record.transport,
+                       source_ip=source[0], source_port=source[1],
+                       destination_ip=destination[0], destination_port=destination[1], data=record.data)
+        for text in parser.diagnostics:
+            sofia_log.debug("%s", text.decode("utf-8", "replace"))
+        parser.diagnostics.clear()
 
     def _make_cert_dir(self, certificate: str | None, ca_file: str | None) -> str:
         # Sofia reads TLS material from a directory: agent.pem (our cert + key), cafile.pem

@@ -433,6 +433,7 @@ cdef extern from "<sofia-sip/sip_tag.h>" nogil:
 
 cdef extern from "<sofia-sip/tport_tag.h>" nogil:
     tag_type_t tptag_dump
+    tag_type_t tptag_log
     tag_type_t tptag_certificate
     tag_type_t tptag_tls_verify_peer
     tag_type_t tptag_tls_verify_policy

@@ -134,7 +134,9 @@ class Subscription(Primitive):
             self._handle = core.create_handle(
                 self, creds.username if creds else None, creds.password if creds else None,
                 [("to", str(self.to_header)), ("from", str(self.from_header)),
-                 ("initial_route", route_header(self.route))],
+                 ("initial_route", route_header(self.route)),
+                 # NOTIFYs come to our Contact: give it the subscriber's user, as a dialog's target should have
+                 ("m_username", self.from_header.uri.user)],
             )
             core.command(self._handle, "subscribe", [
                 ("event", self.event), ("accept", ", ".join(self.accept) or None),
