@@ -1,6 +1,6 @@
 """Sessions: the seed's ``sipsimple.session.Session`` and ``SessionManager``."""
 
 from sipsimple.session.manager import SessionManager
-from sipsimple.session.session import STATES, Session, SessionError, SessionStateError
+from sipsimple.session.session import STATES, Session, SessionError, SessionOutcome, SessionStateError
 
-__all__ = ["Session", "SessionManager", "SessionError", "SessionStateError", "STATES"]
+__all__ = ["Session", "SessionManager", "SessionError", "SessionOutcome", "SessionStateError", "STATES"]

@@ -53,91 +53,37 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sipsimple.core import SIPURI, Engine, FromHeader, Invitation, Route, ToHeader
-from sipsimple.core.errors import SIPCoreError, SIPCoreInvalidStateError
+from sipsimple.core import SIPURI, FromHeader, Invitation, Route, ToHeader
+from sipsimple.core.errors import SIPCoreInvalidStateError
 from sipsimple.middleware import MiddlewareLoop
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.session import sdp_negotiation as neg
+from sipsimple.session.dialog_events import DialogEvents
+from sipsimple.session.outcome import SessionError, SessionOutcome, SessionStateError
+from sipsimple.session.stream_events import FILE_FAILURE_GRACE, StreamEvents
+from sipsimple.session.stream_set import SessionStreams
 from sipsimple.streams.audio import AudioStream
 from sipsimple.streams.msrp_chat import MSRPChat
 from sipsimple.streams.msrp_filetransfer import MSRPFileTransfer, file_selector_of
 
-__all__ = ["Session", "SessionError", "SessionStateError", "STATES"]
+__all__ = ["Session", "SessionError", "SessionOutcome", "SessionStateError", "STATES", "FILE_FAILURE_GRACE"]
 
 log = logging.getLogger("sipsimple.session")
 
 STATES = ("NULL", "CALLING", "INCOMING", "ACCEPTING", "ESTABLISHED", "PROPOSING", "PROPOSED", "TERMINATING",
           "TERMINATED")
-FILE_FAILURE_GRACE = 5.0  # s a receiver whose file failed waits for the sender to end the session
 _ACTIVE = ("CALLING", "INCOMING", "ACCEPTING", "ESTABLISHED", "PROPOSING", "PROPOSED")
-
-
-class SessionError(Exception):
-    """A session failed (what an awaited connect()/accept() raises); has code and reason."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"{code} {reason}")
-        self.code, self.reason = code, reason
-
-
-class SessionStateError(SIPCoreError):
-    """A Session method was called in a state that does not allow it."""
-
-
-class _Outcome:
-    """What connect()/accept() return: ignore it (the seed's way), ``wait()`` or ``await`` it."""
-
-    def __init__(self) -> None:
-        self._done = threading.Event()
-        self._error: SessionError | None = None
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
-        self._lock = threading.Lock()
-
-    def _resolve(self, error: SessionError | None) -> None:
-        with self._lock:
-            if self._done.is_set():
-                return
-            self._error = error
-            self._done.set()
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            loop.call_soon_threadsafe(_settle, future, error)
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the session started (returns) or failed (raises SessionError)."""
-        if not self._done.wait(timeout):
-            raise TimeoutError("the session did not start or fail in time")
-        if self._error is not None:
-            raise self._error
-
-    def __await__(self):
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        with self._lock:
-            if self._done.is_set():
-                _settle(future, self._error)
-            else:
-                self._waiters.append((loop, future))
-        return future.__await__()
-
-
-def _settle(future: asyncio.Future, error: SessionError | None) -> None:
-    if not future.done():
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Session:
+class Session(DialogEvents, StreamEvents, SessionStreams):
     """A SIP session (audio, MSRP chat, MSRP file transfer) between two parties."""
 
     def __init__(self, account: Any) -> None:
@@ -166,7 +112,7 @@ class Session:
         self._routes: list[Route] = []
         self._proposal: list[str] | None = None
         self._pending_offer = None
-        self._outcome = _Outcome()
+        self._outcome = SessionOutcome()
         self._last_audio_statistics: dict[str, Any] | None = None
         self._end_originator = "local"
         self._failed = False
@@ -192,12 +138,6 @@ class Session:
     def streams(self) -> list[Any]:
         """The current streams (AudioStream, MSRPChat, MSRPFileTransfer) in m-line order."""
         return [stream for stream in self._streams if stream is not None]
-
-    def _find(self, kind: str) -> tuple[int | None, Any]:
-        for index, stream in enumerate(self._streams):
-            if stream is not None and stream.type == kind:
-                return index, stream
-        return None, None
 
     @property
     def _audio(self) -> AudioStream | None:
@@ -308,7 +248,7 @@ class Session:
     # --------------------------------------------------------------- methods
 
     def connect(self, callee_uri: SIPURI, routes: Iterable[Route] | None, audio: bool = False,
-                chat: bool = False, file: str | os.PathLike | None = None) -> _Outcome:
+                chat: bool = False, file: str | os.PathLike | None = None) -> SessionOutcome:
         """Call ``callee_uri`` (through the first of ``routes``, then the next on failure).
 
         ``file``: offer this file (an MSRP file transfer, RFC 5547) in the session.
@@ -346,7 +286,7 @@ class Session:
         return self._outcome
 
     def accept(self, audio: bool = False, chat: bool = False, file_transfer: bool = False,
-               directory: str | os.PathLike | None = None) -> _Outcome:
+               directory: str | os.PathLike | None = None) -> SessionOutcome:
         """Accept the incoming session with the streams chosen (each must have been offered).
 
         ``directory``: where an accepted file goes (default: the account's
@@ -678,159 +618,6 @@ class Session:
         # sipsimple.account.Account calls it route; minimal account objects may say outbound_proxy
         return getattr(self.account, "route", None) or getattr(self.account, "outbound_proxy", None)
 
-    def _new_audio_stream(self) -> AudioStream:
-        engine = Engine()
-        srtp = getattr(self.account, "srtp_mode", None) or "optional"
-        codecs = getattr(self.account, "audio_codec_list", None) or getattr(self.account, "audio_codecs", None)
-        return AudioStream(engine.local_ip or "127.0.0.1", srtp_mode=srtp, codecs=list(codecs) if codecs else None)
-
-    def _new_chat_stream(self) -> MSRPChat:
-        return MSRPChat(self.account, local_uri=self.local_uri, remote_uri=self.remote_uri)
-
-    def _new_file_stream(self, path: str | os.PathLike | None = None,
-                         directory: str | os.PathLike | None = None) -> MSRPFileTransfer:
-        if path is None and directory is None:
-            directory = getattr(self.account, "file_transfer_directory", None) or os.getcwd()
-        return MSRPFileTransfer(self.account, path=path, directory=directory)
-
-    def _observe_stream(self, stream: Any) -> None:
-        NotificationCenter().add_observer(self, sender=stream.transport if stream.type == "audio" else stream)
-
-    def _when_prepared(self, streams: list[Any], state: str, action: Callable[[], None],
-                       failed: Callable[[BaseException], None]) -> None:
-        """Run ``action`` once the streams are ready for SDP (now, when none needs a network step).
-
-        It runs under the lock, on the middleware loop, and only if the session is still in ``state``.
-        """
-        pending = [stream for stream in streams if getattr(stream, "needs_prepare", False)]
-        if not pending:
-            action()
-            return
-
-        async def prepare() -> None:
-            try:
-                await asyncio.gather(*(stream.prepare() for stream in pending))
-            except Exception as exc:
-                with self._lock:
-                    if self.state == state:
-                        failed(exc)
-                return
-            with self._lock:
-                if self.state == state:
-                    action()
-
-        asyncio.run_coroutine_threadsafe(prepare(), MiddlewareLoop().loop)
-
-    def _wanted(self, offered: list[str], audio: bool, chat: bool, file_transfer: bool) -> list[str]:
-        wanted = []
-        for kind, yes in (("audio", audio), ("chat", chat), ("file-transfer", file_transfer)):
-            if yes:
-                if kind not in offered:
-                    raise ValueError(f"{kind} was not proposed by the other party")
-                wanted.append(kind)
-        return wanted
-
-    def _create_answer_streams(self, remote, wanted: list[str], directory) -> list[Any]:
-        """New streams for the offered lines of the ``wanted`` types (one per type, first line wins)."""
-        if len(self._streams) < len(remote.media):
-            self._streams += [None] * (len(remote.media) - len(self._streams))
-        created: list[Any] = []
-        try:
-            for index, line in enumerate(remote.media):
-                kind = neg.stream_type(line)
-                if line.port == 0 or kind not in wanted or self._streams[index] is not None \
-                        or self._find(kind)[1] is not None:
-                    continue
-                if kind == "audio":
-                    stream = self._new_audio_stream()
-                elif kind == "chat":
-                    stream = self._new_chat_stream()
-                else:
-                    stream = self._new_file_stream(directory=directory)
-                self._streams[index] = stream
-                self._observe_stream(stream)
-                created.append(stream)
-        except Exception:
-            self._forget_new_streams(created)
-            raise
-        return created
-
-    def _forget_new_streams(self, created: list[Any]) -> None:
-        for index, stream in enumerate(self._streams):
-            if stream is not None and any(stream is c for c in created):
-                self._discard_stream(index)
-        known = len(self._local_sdp.media) if self._local_sdp is not None else 0
-        while len(self._streams) > known and self._streams[-1] is None:
-            self._streams.pop()
-
-    def _discard_stream(self, index: int) -> None:
-        """Stop and forget the stream at ``index`` (the local SDP is left alone)."""
-        stream = self._streams[index] if index < len(self._streams) else None
-        if stream is None:
-            return
-        self._streams[index] = None
-        if stream.type == "audio":
-            NotificationCenter().discard_observer(self, sender=stream.transport)
-        try:
-            stream.stop()
-        except Exception:
-            log.exception("stopping %r failed", stream)
-        if stream.type == "audio" and stream.final_statistics is not None:
-            self._last_audio_statistics = stream.final_statistics
-
-    def _stop_stream(self, index: int) -> None:
-        """Stop the stream at ``index`` and refuse its m-line from now on (port 0)."""
-        self._discard_stream(index)
-        if self._local_sdp is not None and index < len(self._local_sdp.media):
-            media = list(self._local_sdp.media)
-            media[index] = neg.rejected_line(media[index])
-            self._local_sdp.media = media
-
-    def _make_sdp(self, media: list) -> Any:
-        self._sdp_version += 1
-        return neg.new_local_sdp(Engine().local_ip or "127.0.0.1", self._sdp_id, self._sdp_version, media)
-
-    def _offer_media(self) -> list:
-        """Our m-lines for a new offer: one per stream (audio with the hold direction), refused ones kept."""
-        direction = neg.hold_direction(self.on_hold_by_local, self.on_hold_by_remote)
-        old = list(self._local_sdp.media) if self._local_sdp is not None else []
-        media = []
-        for index, stream in enumerate(self._streams):
-            if stream is not None:
-                media.append(stream.offer(direction) if stream.type == "audio" else stream.offer())
-            elif index < len(old):
-                media.append(neg.rejected_line(old[index]))
-        return media
-
-    def _answer_media(self, remote) -> list:
-        """Our answer: a line from each stream we have at an index, the rest refused."""
-        media = []
-        for index, line in enumerate(remote.media):
-            stream = self._streams[index] if index < len(self._streams) else None
-            if stream is None or line.port == 0:
-                media.append(neg.rejected_line(line))
-            elif stream.type == "audio":
-                direction = neg.answer_direction(neg_direction(remote, line), self.on_hold_by_local)
-                media.append(stream.answer(remote, line, direction))
-            else:
-                media.append(stream.answer(remote, line))
-        return media
-
-    def _start_streams(self, remote, kinds: tuple[str, ...] | None = None) -> None:
-        """Start (or update) the streams from the other side's SDP; its refused lines stop ours."""
-        for index, stream in enumerate(list(self._streams)):
-            if stream is None or index >= len(remote.media) or (kinds is not None and stream.type not in kinds):
-                continue
-            line = remote.media[index]
-            if line.port == 0:
-                self._stop_stream(index)
-                continue
-            local_line = self._local_sdp.media[index]
-            stream.start(remote, line, local_line.direction)
-
-    def _active_streams(self) -> list[str]:
-        return [stream.type for stream in self._streams if stream is not None]
-
     def _send_invite(self) -> None:
         account = self.account
         from_header = FromHeader(account.uri, getattr(account, "display_name", None))
@@ -948,317 +735,3 @@ class Session:
         if handler is not None:
             with self._lock:
                 handler(notification)
-
-    def _NH_SCInvitationChangedState(self, notification) -> None:
-        data = notification.data
-        invitation = notification.sender
-        if invitation is not self._invitation:
-            return
-        if invitation.remote_user_agent:
-            self.remote_user_agent = invitation.remote_user_agent
-        state = data.state
-        if state == "early":
-            if data.originator == "remote" and self.state == "CALLING":
-                if data.code in (180, 183):
-                    self._post("SCSessionGotRingIndication")
-                if data.sdp is not None and self._audio is not None and not self._audio.transport.is_started:
-                    self._start_early_media(data.sdp)
-        elif state == "connecting":
-            if self.state == "CALLING":
-                self._outgoing_answered(data.sdp or invitation.remote_sdp)
-        elif state == "connected":
-            if data.sub_state == "received_proposal":
-                self._got_remote_offer(data.sdp)
-            elif data.prev_sub_state == "sending_proposal" and data.sub_state == "normal":
-                self._got_reinvite_answer(data)
-            elif data.prev_state == "connecting" and self.state in ("CALLING", "ACCEPTING"):
-                self._started()
-        elif state == "disconnected":
-            self._dialog_ended(data)
-
-    def _start_early_media(self, remote) -> None:
-        try:
-            self._start_streams(remote, kinds=("audio",))
-        except Exception as exc:
-            log.warning("early media could not start: %s", exc)
-
-    def _outgoing_answered(self, remote) -> None:
-        self._post("SCSessionWillStart")
-        if remote is None:
-            self._fail("remote", 0, "the answer has no SDP")
-            return
-        try:
-            self._start_streams(remote)
-        except Exception as exc:
-            self._fail("local", 0, f"cannot use the answer: {exc}")
-            return
-        if not self.streams:
-            self._fail("remote", 0, "the other party rejected every stream")
-
-    def _started(self) -> None:
-        self.start_time = _now()
-        self._change_state("ESTABLISHED")
-        self._post("SCSessionDidStart")
-        self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
-        self._outcome._resolve(None)
-
-    def _got_remote_offer(self, remote) -> None:
-        if remote is None:
-            # an offerless re-INVITE: offer what we have in the 200, the answer comes in the ACK
-            self._local_sdp = self._make_sdp(self._offer_media())
-            self._invitation.send_response(200, sdp=self._local_sdp)
-            return
-        if self.state not in ("ESTABLISHED",):
-            self._invitation.send_response(491, "Request Pending")
-            return
-        known = len(self._local_sdp.media) if self._local_sdp else 0
-        proposal = []
-        for index, line in enumerate(remote.media):
-            kind = neg.stream_type(line)
-            if line.port == 0 or kind not in ("audio", "chat") or kind in proposal or self._find(kind)[1] is not None:
-                continue
-            # a new m-line, or one refused so far that the other party brings back
-            if index >= known or (self._local_sdp.media[index].port == 0 and
-                                  (index >= len(self._streams) or self._streams[index] is None)):
-                proposal.append(kind)
-        if proposal:
-            self._proposal = proposal
-            self._change_state("PROPOSED")
-            self._post("SCSessionGotStreamProposal", proposer="remote", streams=proposal)
-            return
-        self._answer_update(remote)
-
-    def _answer_update(self, remote) -> None:
-        """A re-INVITE that adds nothing: hold, unhold, removal or a refresh."""
-        had = self._active_streams()
-        was_held = self.on_hold_by_remote
-        for index, stream in enumerate(list(self._streams)):
-            if stream is None:
-                continue
-            line = remote.media[index] if index < len(remote.media) else None
-            if line is None or line.port == 0:
-                self._stop_stream(index)
-            elif stream.type == "audio":
-                self.on_hold_by_remote = neg_direction(remote, line) in ("sendonly", "inactive")
-        if len(self._streams) < len(remote.media):
-            self._streams += [None] * (len(remote.media) - len(self._streams))
-        try:
-            media = self._answer_media(remote)
-        except Exception as exc:
-            self._invitation.send_response(488, "Not Acceptable Here")
-            log.warning("cannot answer the re-INVITE: %s", exc)
-            return
-        self._local_sdp = self._make_sdp(media)
-        self._invitation.send_response(200, sdp=self._local_sdp)
-        try:
-            self._start_streams(remote)
-        except Exception as exc:
-            log.warning("stream update failed: %s", exc)
-        if self.on_hold_by_remote and not was_held:
-            self._post("SCSessionGotHoldRequest", originator="remote")
-        elif was_held and not self.on_hold_by_remote:
-            self._post("SCSessionGotUnholdRequest", originator="remote")
-        if had != self._active_streams():
-            self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
-
-    def _got_reinvite_answer(self, data) -> None:
-        self._answer_seq += 1
-        if self._answer_seq < self._offer_seq:
-            # the answer to a re-INVITE a newer one superseded (we sent that one as soon as the
-            # dialog allowed, before this event reached the loop): the newer answer rules
-            log.debug("ignoring the answer to a superseded re-INVITE")
-            return
-        code = data.code
-        proposing = self.state == "PROPOSING" and self._proposal_seq == self._answer_seq
-        if code == 491:
-            delay = neg.glare_delay(self.direction == "outgoing")
-            self._glare_handle = MiddlewareLoop().call_later(delay, self._retry_after_glare)
-            return
-        if 200 <= code < 300 and data.sdp is not None:
-            try:
-                self._start_streams(data.sdp)
-            except Exception as exc:
-                log.warning("cannot use the re-INVITE answer: %s", exc)
-                if proposing:
-                    self._forget_new_streams(self._proposed_streams())
-            if proposing:
-                accepted = bool(self._proposed_streams())
-                self._proposal = None
-                self._sdp_before_proposal = None
-                self._change_state("ESTABLISHED")
-                if accepted:
-                    self._post("SCSessionAcceptedStreamProposal", proposer="local")
-                    self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
-                else:
-                    self._post("SCSessionRejectedStreamProposal", proposer="local",
-                               reason="the other party refused the stream")
-            return
-        if proposing:
-            self._proposal_failed(f"{code} {data.reason}".strip())
-        elif code >= 300:
-            log.info("re-INVITE refused: %s %s", code, data.reason)
-
-    def _proposed_streams(self) -> list[Any]:
-        """The streams of our pending proposal still in the session (lines past the old description)."""
-        known = len(self._sdp_before_proposal.media) if self._sdp_before_proposal is not None else 0
-        return [stream for stream in self._streams[known:] if stream is not None]
-
-    def _retry_after_glare(self) -> None:
-        with self._lock:
-            self._glare_handle = None
-            if self.state not in ("ESTABLISHED", "PROPOSING"):
-                return
-            try:
-                if self._invitation.sub_state != "normal":
-                    raise SessionStateError("the other party's re-INVITE is being handled")
-                self._send_reinvite()
-            except SessionStateError:
-                # our offer still has to go out: try again once the other exchange is over
-                self._glare_handle = MiddlewareLoop().call_later(0.2, self._retry_after_glare)
-                return
-            if self.state == "PROPOSING":
-                self._proposal_seq = self._offer_seq
-
-    def _dialog_ended(self, data) -> None:
-        if self.state == "TERMINATED":
-            return
-        if self.state in ("CALLING", "INCOMING", "ACCEPTING") and not self._failed:
-            if self.state == "CALLING" and data.originator == "local" and data.code in (408, 503) \
-                    and len(self._routes) > 1:
-                self._routes.pop(0)
-                self.route = self._routes[0]
-                self._send_invite()
-                return
-            if self.state == "INCOMING" and data.originator == "remote":
-                self._end_originator = "remote"
-            else:
-                self._failed = True
-                self._end_originator = data.originator
-                self._post("SCSessionDidFail", originator=data.originator, code=data.code,
-                           reason=data.reason or "")
-                self._outcome._resolve(SessionError(data.code, data.reason or ""))
-        elif self.state != "TERMINATING":
-            self._end_originator = data.originator
-            if self.state in ("ESTABLISHED", "PROPOSING", "PROPOSED"):
-                self._post("SCSessionWillEnd")
-        self._terminated()
-
-    def _NH_AudioStreamGotDTMF(self, notification) -> None:
-        self._post("SCSessionGotDTMF", digit=notification.data.digit)
-
-    def _NH_AudioStreamGotNoAudio(self, notification) -> None:
-        self._post("SCSessionGotNoAudio")
-
-    # ----------------------------------------------------- MSRP stream events
-
-    def _live(self, stream: Any) -> bool:
-        return self.state != "TERMINATED" and any(s is stream for s in self._streams)
-
-    def _NH_MSRPChatGotMessage(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionGotMessage", content=data.content, content_type=data.content_type,
-                       cpim_headers=data.cpim_headers, message=data.message)
-
-    def _NH_MSRPChatGotComposingIndication(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionGotComposingIndication", state=data.state, refresh=data.refresh,
-                       last_active=data.last_active, content_type=data.content_type)
-
-    def _NH_MSRPChatDidDeliverMessage(self, notification) -> None:
-        if self.state != "TERMINATED":
-            data = notification.data
-            self._post("SCSessionDidDeliverMessage", message_id=data.message_id, code=data.code,
-                       reason=data.reason, message=data.message)
-
-    def _NH_MSRPChatDidNotDeliverMessage(self, notification) -> None:
-        if self.state != "TERMINATED":
-            data = notification.data
-            self._post("SCSessionDidNotDeliverMessage", message_id=data.message_id, code=data.code,
-                       reason=data.reason, message=data.message)
-
-    def _NH_MSRPChatDidFail(self, notification) -> None:
-        self._stream_failed(notification.sender, notification.data.reason)
-
-    def _NH_MSRPFileTransferDidFail(self, notification) -> None:
-        self._stream_failed(notification.sender, notification.data.reason)
-
-    def _NH_MSRPFileTransferGotProgress(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionFileTransferProgress", direction=data.direction,
-                       transferred_bytes=data.transferred_bytes, total_bytes=data.total_bytes)
-
-    def _NH_MSRPFileTransferGotFile(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionGotFile", file_name=data.file_name, size=data.size, hash=data.hash,
-                       content_type=data.content_type)
-
-    def _NH_MSRPFileTransferDidDeliverFile(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionDidDeliverFile", file_name=data.file_name, size=data.size, hash=data.hash,
-                       code=data.code, reason=data.reason)
-            self._file_done(notification.sender)
-
-    def _NH_MSRPFileTransferDidNotDeliverFile(self, notification) -> None:
-        if self._live(notification.sender):
-            data = notification.data
-            self._post("SCSessionDidNotDeliverFile", file_name=data.file_name, code=data.code,
-                       reason=data.reason, transferred_bytes=data.transferred_bytes)
-            self._file_done(notification.sender)
-
-    def _file_done(self, stream: Any) -> None:
-        """The sender's file is done with: the transfer's session ends unless other streams remain."""
-        index = next((i for i, s in enumerate(self._streams) if s is stream), None)
-        if index is None:
-            return
-        if all(s is None or s is stream for s in self._streams):
-            self.end()
-        elif self.state == "ESTABLISHED" and self._can_reinvite():
-            self._remove(index)
-
-    def _stream_failed(self, stream: Any, reason: str) -> None:
-        """An MSRP stream died: drop it; end the session when nothing else is left."""
-        index = next((i for i, s in enumerate(self._streams) if s is stream), None)
-        if index is None or self.state in ("TERMINATING", "TERMINATED"):
-            return
-        log.info("%s stream failed: %s", stream.type, reason)
-        if self.state in ("CALLING", "ACCEPTING", "INCOMING"):
-            self._stop_stream(index)
-            if not self.streams:
-                self._fail("local", 0, f"{stream.type} stream failed: {reason}")
-            return
-        if all(s is None or s is stream for s in self._streams):
-            self._stop_stream(index)
-            if stream.type == "file-transfer" and stream.direction == "incoming":
-                # the sender ends the session when it learns of the failure (our REPORT goes
-                # over MSRP, a BYE now could overtake it); end it ourselves if it does not
-                MiddlewareLoop().call_later(FILE_FAILURE_GRACE, self._end_if_idle)
-            else:
-                self.end()
-            return
-        if self.state == "ESTABLISHED" and self._can_reinvite():
-            self._remove(index)
-        else:
-            self._stop_stream(index)  # its port 0 goes out with the next offer or answer
-            self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
-
-    def _end_if_idle(self) -> None:
-        with self._lock:
-            if self.state == "ESTABLISHED" and not self.streams:
-                self.end()
-
-    def _can_reinvite(self) -> bool:
-        return self._invitation is not None and self._invitation.sub_state == "normal" and self._glare_handle is None
-
-
-def neg_direction(remote, line) -> str:
-    from sipsimple.streams.audio import sdp_to_media
-
-    try:
-        return sdp_to_media(remote, line)["direction"]
-    except ValueError:
-        return line.direction
