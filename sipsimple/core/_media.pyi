@@ -134,7 +134,7 @@ class AudioTransport(BridgePort):
         opus_bitrate: int = 0,
         opus_complexity: int = 5,
         dtmf_local_tone: bool = False,
-        jitter_min_ms: int = 20,
+        jitter_min_ms: int = 0,
         jitter_max_ms: int = 300,
     ) -> None: ...
     def local_media(self, remote: MediaDescription | None = None,

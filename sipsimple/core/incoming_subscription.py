@@ -37,7 +37,7 @@ from __future__ import annotations
 import time
 
 from sipsimple.core.headers import FromHeader, ToHeader
-from sipsimple.core.primitive import Primitive
+from sipsimple.core.primitive import Primitive, checked_content_type
 from sipsimple.core.subscription import headers_text
 
 __all__ = ["IncomingSubscription"]
@@ -140,9 +140,7 @@ class IncomingSubscription(Primitive):
 
     def _store(self, content_type: str | None, body: str | bytes | None) -> None:
         if content_type is not None:
-            if "/" not in content_type or any(ch in content_type for ch in "\r\n\0 "):
-                raise ValueError(f"invalid content type {content_type!r}")
-            self.content_type = content_type
+            self.content_type = checked_content_type(content_type)
         if body is not None:
             if not isinstance(body, (str, bytes)):
                 raise TypeError("the body must be str or bytes")

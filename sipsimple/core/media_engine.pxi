@@ -92,35 +92,63 @@ cdef void engine_tick() noexcept nogil:
         port_put_frame(p, buf, n)
 
 
-cdef void *engine_thread(void *arg) noexcept nogil:
-    cdef epoll_event evs[128]
-    cdef int n, i, ticks
+cdef int engine_handle(epoll_event *evs, int n) noexcept nogil:
+    """Serve the ready descriptors (engine lock held); returns the media clock ticks due."""
+    cdef int i, pid, ticks = 0
     cdef uint64_t tag, expirations
     cdef Port *p
-    cdef int pid
+    for i in range(n if n > 0 else 0):
+        tag = evs[i].data.u64
+        if tag == TAG_TIMER:
+            expirations = 0
+            if read(g_engine.timerfd, &expirations, 8) == 8:
+                ticks += <int>expirations
+        elif tag == TAG_WAKE:
+            read(g_engine.wakefd, &expirations, 8)
+        else:
+            pid = <int>(tag & 0xFFFF)
+            p = g_engine.ports[pid] if pid < MAX_PORTS else NULL
+            if p != NULL and p.kind == PORT_STREAM and p.gen == <uint32_t>(tag >> 32):
+                stream_readable(<Stream *>p.obj, <int>((tag >> 16) & 1))
+    return ticks
+
+
+cdef int engine_drain(epoll_event *evs, int maxevents) noexcept nogil:
+    """Serve every descriptor ready now, however many (engine lock held); returns ticks due.
+
+    A tick must see every packet that arrived before it: one epoll_wait returns
+    at most maxevents descriptors, and with hundreds of streams the rest would
+    wait a whole tick (late packets, needless jitter-buffer delay).
+    """
+    cdef int n, rounds = 0, ticks = 0
+    while rounds < 64:
+        n = epoll_wait(g_engine.epfd, evs, maxevents, 0)
+        ticks += engine_handle(evs, n)
+        if n < maxevents:
+            break
+        rounds += 1
+    return ticks
+
+
+cdef void *engine_thread(void *arg) noexcept nogil:
+    cdef epoll_event evs[128]
+    cdef int n, ticks
     while g_engine.running:
         n = epoll_wait(g_engine.epfd, evs, 128, 100)
         pthread_mutex_lock(&g_engine.lock)
-        ticks = 0
-        for i in range(n if n > 0 else 0):
-            tag = evs[i].data.u64
-            if tag == TAG_TIMER:
-                expirations = 0
-                if read(g_engine.timerfd, &expirations, 8) == 8:
-                    ticks += <int>expirations
-            elif tag == TAG_WAKE:
-                read(g_engine.wakefd, &expirations, 8)
-            else:
-                pid = <int>(tag & 0xFFFF)
-                p = g_engine.ports[pid] if pid < MAX_PORTS else NULL
-                if p != NULL and p.kind == PORT_STREAM and p.gen == <uint32_t>(tag >> 32):
-                    stream_readable(<Stream *>p.obj, <int>((tag >> 16) & 1))
-        if ticks > 5:
-            g_engine.late_ticks += ticks - 5
-            ticks = 5
-        for i in range(ticks):
-            if g_engine.running:
-                engine_tick()
+        ticks = engine_handle(evs, n)
+        if n == 128 or ticks > 0:
+            ticks += engine_drain(evs, 128)
+        while ticks > 0 and g_engine.running:
+            if ticks > 5:
+                g_engine.late_ticks += ticks - 5
+                ticks = 5
+            engine_tick()
+            ticks -= 1
+            if ticks > 0:
+                # catching up after a stall: packets sent by the ticks just run (or by a
+                # peer in the same process) must reach the jitter buffers before the next
+                ticks += engine_drain(evs, 128)
         pthread_mutex_unlock(&g_engine.lock)
     return NULL
 

@@ -1,15 +1,35 @@
 # media_jb.pxi: adaptive jitter buffer indexed by RTP sequence number.
 # Runs only on the media thread, so it needs no lock.
+#
+# How it adapts: every packet played has waited some time in the buffer (play
+# time - arrival time). The lowest wait over the last JB_HISTORY windows of
+# JB_WINDOW packets is delay nobody needed: when it exceeds the safety margin
+# by a packet or more, that many packets are removed (silent ones preferred,
+# see stream_get_frame). A packet that is not there when due (an underrun)
+# makes the delay grow by the frames played without it, and raises the margin
+# to how late it came; the margin decays again while no underrun happens. So
+# the delay follows the jitter seen in the last seconds, up and down, instead
+# of ratcheting.
 
 cdef enum JbResult:
     JB_OK = 0
     JB_LOST = 1
     JB_EMPTY = 2
 
+cdef enum:
+    JB_WINDOW = 50              # packets per observation window (1 s at 20 ms)
+    JB_HISTORY = 8              # windows whose lowest wait bounds the removable delay
+    JB_SHRINK_PATIENCE = 100    # packets to wait for a silent one before removing audio
+    JB_NO_WAIT = 1 << 30        # "no packet seen yet" for the lowest-wait trackers
+
+# a frame below -50 dBov is silence: removing it to shrink the delay is inaudible
+cdef double JB_SILENT_POWER = 1e-5
+
 cdef struct JbSlot:
     int used
     uint16_t seq
     uint32_t ts
+    int64_t arrival_ns
     int len                 # < 0: telephone-event placeholder for -1 - len samples of silence
     uint8_t data[JB_SLOT_BYTES]
 
@@ -19,38 +39,68 @@ cdef struct JitterBuffer:
     int started
     int playing
     uint16_t next_seq
-    int target              # packets buffered before playout (re)starts
-    int min_target
-    int max_target
-    int high_run            # consecutive reads with more than target + 2 buffered
-    int calm_run            # consecutive reads without an underrun
+    int ptime_us            # audio per packet
+    int margin_us           # wait kept at the low point beyond what the history shows is needed
+    int min_margin_us
+    int max_delay_us        # the most delay the buffer may hold; a longer silence is a pause
+    int win_packets         # packets played in the current window
+    int win_min_us          # lowest wait in the current window
+    int win_underrun        # the current window had an underrun
+    int hist[JB_HISTORY]    # lowest wait of each of the last windows (JB_NO_WAIT: none yet)
+    int hist_pos
+    int last_wait_us
+    int shrink              # packets still to remove
+    int shrink_age          # packets played while a removal waits for a silent one
+    int empty_run           # consecutive empty reads while playing (an underrun in progress)
+    int64_t want_ns         # when the missing packet of that underrun was first due
     uint64_t late
     uint64_t lost
-    uint64_t dropped
-    uint64_t underruns
+    uint64_t dropped        # audio packets removed to shrink the delay (and stale ones at a start)
+    uint64_t skipped        # silent packets removed to shrink the delay
+    uint64_t underruns      # frames played as silence because the packet due had not arrived
     uint64_t resets
     uint64_t duplicates
 
 
+cdef void jb_forget_history(JitterBuffer *jb) noexcept nogil:
+    cdef int i
+    for i in range(JB_HISTORY):
+        jb.hist[i] = JB_NO_WAIT
+    jb.win_packets = 0
+    jb.win_min_us = JB_NO_WAIT
+    jb.win_underrun = 0
+
+
 cdef void jb_reset(JitterBuffer *jb) noexcept nogil:
+    """Empty the buffer (new source or a jump); the learned margin stays."""
     cdef int i
     for i in range(JB_SLOTS):
         jb.slots[i].used = 0
     jb.count = 0
     jb.started = 0
     jb.playing = 0
-    jb.high_run = 0
+    jb.shrink = 0
+    jb.shrink_age = 0
+    jb.empty_run = 0
+    jb_forget_history(jb)
 
 
-cdef void jb_init(JitterBuffer *jb, int min_target, int max_target) noexcept nogil:
+cdef void jb_init(JitterBuffer *jb, int ptime_ms, int min_margin_ms, int max_delay_ms) noexcept nogil:
     jb_reset(jb)
-    jb.min_target = min_target
-    jb.max_target = max_target
-    jb.target = min_target
-    jb.late = jb.lost = jb.dropped = jb.underruns = jb.resets = jb.duplicates = 0
+    jb.ptime_us = ptime_ms * 1000
+    jb.min_margin_us = min_margin_ms * 1000
+    jb.max_delay_us = max_delay_ms * 1000
+    if jb.max_delay_us < 2 * jb.ptime_us:
+        jb.max_delay_us = 2 * jb.ptime_us
+    if jb.min_margin_us > jb.max_delay_us:
+        jb.min_margin_us = jb.max_delay_us
+    jb.margin_us = jb.min_margin_us
+    jb.last_wait_us = 0
+    jb.late = jb.lost = jb.dropped = jb.skipped = jb.underruns = jb.resets = jb.duplicates = 0
 
 
-cdef int jb_put(JitterBuffer *jb, uint16_t seq, uint32_t ts, const uint8_t *data, int length) noexcept nogil:
+cdef int jb_put(JitterBuffer *jb, uint16_t seq, uint32_t ts, const uint8_t *data, int length,
+                int64_t now) noexcept nogil:
     cdef int d
     cdef JbSlot *slot
     if length > JB_SLOT_BYTES:
@@ -75,6 +125,7 @@ cdef int jb_put(JitterBuffer *jb, uint16_t seq, uint32_t ts, const uint8_t *data
     slot.used = 1
     slot.seq = seq
     slot.ts = ts
+    slot.arrival_ns = now
     slot.len = length
     if length > 0:
         memcpy(slot.data, data, length)
@@ -90,48 +141,148 @@ cdef JbSlot *jb_peek(JitterBuffer *jb) noexcept nogil:
     return NULL
 
 
-cdef int jb_get(JitterBuffer *jb, JbSlot **out) noexcept nogil:
-    """Take the next packet. The returned slot stays valid until the next jb_put."""
+cdef JbSlot *jb_peek_after(JitterBuffer *jb) noexcept nogil:
+    """The slot of the packet due after the next one, or NULL."""
+    cdef uint16_t seq = <uint16_t>(jb.next_seq + 1)
+    cdef JbSlot *slot = &jb.slots[seq & (JB_SLOTS - 1)]
+    if slot.used and slot.seq == seq:
+        return slot
+    return NULL
+
+
+cdef void jb_shift_history(JitterBuffer *jb, int delta_us) noexcept nogil:
+    """The delay changed by delta_us: the waits recorded so far would have changed as much."""
+    cdef int i
+    for i in range(JB_HISTORY):
+        if jb.hist[i] != JB_NO_WAIT:
+            jb.hist[i] += delta_us
+    if jb.win_min_us != JB_NO_WAIT:
+        jb.win_min_us += delta_us
+
+
+cdef void jb_observe(JitterBuffer *jb, int wait_us) noexcept nogil:
+    """Account one packet played after waiting wait_us; at a window's end, decide on shrinking."""
+    cdef int i, low, excess
+    jb.last_wait_us = wait_us
+    if wait_us < jb.win_min_us:
+        jb.win_min_us = wait_us
+    jb.win_packets += 1
+    if jb.win_packets < JB_WINDOW:
+        return
+    jb.hist[jb.hist_pos] = jb.win_min_us
+    jb.hist_pos = (jb.hist_pos + 1) % JB_HISTORY
+    if not jb.win_underrun and jb.margin_us > jb.min_margin_us:
+        # calm: let the margin decay (half-life ~11 windows)
+        jb.margin_us -= (jb.margin_us - jb.min_margin_us) // 16 + 1
+        if jb.margin_us < jb.min_margin_us:
+            jb.margin_us = jb.min_margin_us
+    jb.win_packets = 0
+    jb.win_min_us = JB_NO_WAIT
+    jb.win_underrun = 0
+    if jb.shrink > 0:
+        return
+    low = JB_NO_WAIT
+    for i in range(JB_HISTORY):
+        if jb.hist[i] < low:
+            low = jb.hist[i]
+    if low == JB_NO_WAIT:
+        return
+    excess = low - jb.margin_us
+    if excess >= jb.ptime_us:
+        jb.shrink = excess // jb.ptime_us
+        jb.shrink_age = 0
+
+
+cdef void jb_removed(JitterBuffer *jb, int silent) noexcept nogil:
+    """One packet was removed to shrink the delay (by stream_get_frame)."""
+    if jb.shrink > 0:
+        jb.shrink -= 1
+    jb.shrink_age = 0
+    if silent:
+        jb.skipped += 1
+    else:
+        jb.dropped += 1
+    jb_shift_history(jb, -jb.ptime_us)
+
+
+cdef void jb_end_underrun(JitterBuffer *jb, int64_t arrival_ns) noexcept nogil:
+    """The packet awaited by an underrun is here (arrival_ns) or known lost (0)."""
+    cdef int64_t lateness
+    jb.underruns += jb.empty_run
+    jb_shift_history(jb, jb.empty_run * jb.ptime_us)
+    if arrival_ns > 0:
+        lateness = (arrival_ns - jb.want_ns) // 1000
+        if lateness > jb.margin_us:
+            jb.margin_us = <int>(lateness if lateness < jb.max_delay_us else jb.max_delay_us)
+    jb.empty_run = 0
+
+
+cdef int jb_start(JitterBuffer *jb, int64_t now) noexcept nogil:
+    """Not playing yet (or after a pause): start when the packet due has waited the margin.
+
+    Packets queued longer than needed (a backlog read at once, e.g. after a
+    stall) are discarded first: a start never begins with standing delay.
+    """
+    cdef JbSlot *slot
+    cdef JbSlot *nxt
+    cdef int i
+    if jb.count == 0:
+        return 0
+    i = 0
+    while jb_peek(jb) == NULL and i < JB_SLOTS:     # begin at the oldest packet there is
+        jb.next_seq += 1
+        i += 1
+    slot = jb_peek(jb)
+    if slot == NULL:
+        return 0
+    while jb.count > 1:
+        nxt = jb_peek_after(jb)
+        if nxt == NULL or (now - nxt.arrival_ns) // 1000 < jb.margin_us:
+            break
+        slot.used = 0
+        jb.count -= 1
+        jb.next_seq += 1
+        jb.dropped += 1
+        slot = nxt
+    if (now - slot.arrival_ns) // 1000 < jb.margin_us:
+        return 0
+    jb.playing = 1
+    jb.empty_run = 0
+    jb_forget_history(jb)
+    return 1
+
+
+cdef int jb_get(JitterBuffer *jb, int64_t now, JbSlot **out) noexcept nogil:
+    """Take the packet due now. The returned slot stays valid until the next jb_put."""
     cdef JbSlot *slot
     if not jb.started:
         return JB_EMPTY
-    if not jb.playing:
-        if jb.count >= jb.target:
-            jb.playing = 1
-        else:
-            return JB_EMPTY
-    if jb.count == 0:
-        jb.playing = 0
-        jb.underruns += 1
-        jb.calm_run = 0
-        if jb.target < jb.max_target:
-            jb.target += 1
+    if not jb.playing and not jb_start(jb, now):
         return JB_EMPTY
-    # shrink: too much buffered for about half a second -> drop one packet
-    if jb.count > jb.target + 2:
-        jb.high_run += 1
-        if jb.high_run > 25:
-            jb.high_run = 0
-            slot = jb_peek(jb)
-            if slot != NULL:
-                slot.used = 0
-                jb.count -= 1
-            jb.next_seq += 1
-            jb.dropped += 1
-    else:
-        jb.high_run = 0
-    # relax the target after ~10 s without an underrun
-    jb.calm_run += 1
-    if jb.calm_run > 500:
-        jb.calm_run = 0
-        if jb.target > jb.min_target:
-            jb.target -= 1
     slot = jb_peek(jb)
+    if slot == NULL:
+        if jb.count == 0:
+            # underrun: the packet is late, or the sender paused (hold, DTX)
+            if jb.empty_run == 0:
+                jb.want_ns = now
+            jb.empty_run += 1
+            jb.win_underrun = 1
+            if jb.empty_run * jb.ptime_us > jb.max_delay_us:
+                # longer than any delay we would keep: a pause, not jitter; start afresh
+                jb.empty_run = 0
+                jb.playing = 0
+            return JB_EMPTY
+        # later packets are here: this one is lost
+        if jb.empty_run:
+            jb_end_underrun(jb, 0)
+        jb.next_seq += 1
+        jb.lost += 1
+        return JB_LOST
+    if jb.empty_run:
+        jb_end_underrun(jb, slot.arrival_ns)
     jb.next_seq += 1
-    if slot != NULL:
-        slot.used = 0
-        jb.count -= 1
-        out[0] = slot
-        return JB_OK
-    jb.lost += 1
-    return JB_LOST
+    slot.used = 0
+    jb.count -= 1
+    jb_observe(jb, <int>((now - slot.arrival_ns) // 1000))
+    out[0] = slot
+    return JB_OK

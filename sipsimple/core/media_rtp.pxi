@@ -457,7 +457,7 @@ cdef void stream_rtp_in(Stream *s, uint8_t *buf, int n, sockaddr_storage *addr, 
         if dur > s.dtmf_rx_dur:
             s.dtmf_rx_dur = dur
         if s.can_recv and s.te_clock > 0:
-            jb_put(&s.jb, seq, ts, NULL, -1 - <int>((<uint64_t>inc * s.codec.sample_rate) // s.te_clock))
+            jb_put(&s.jb, seq, ts, NULL, -1 - <int>((<uint64_t>inc * s.codec.sample_rate) // s.te_clock), now)
         return
     # RFC 3550 interarrival jitter
     arrival = <uint32_t>((<uint64_t>now * <uint64_t>s.codec.clock_rate) // 1000000000)
@@ -470,7 +470,7 @@ cdef void stream_rtp_in(Stream *s, uint8_t *buf, int n, sockaddr_storage *addr, 
     s.last_transit = transit
     s.transit_init = 1
     if s.can_recv:
-        jb_put(&s.jb, seq, ts, buf + hdr, plen)
+        jb_put(&s.jb, seq, ts, buf + hdr, plen, now)
 
 
 cdef void stream_conceal(Stream *s, int n) noexcept nogil:
@@ -505,7 +505,7 @@ cdef void stream_conceal(Stream *s, int n) noexcept nogil:
 
 cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
     """Network -> bridge: one bridge frame from the jitter buffer; 0 when silent."""
-    cdef int need, r, k, i
+    cdef int need, r, k, i, silent
     cdef int got = 0
     cdef JbSlot *slot
     cdef uint32_t in_len, out_len
@@ -514,7 +514,7 @@ cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
         return 0
     need = s.bridge_frame * s.codec.sample_rate // s.bridge_rate
     while s.rxfifo_len < need:
-        r = jb_get(&s.jb, &slot)
+        r = jb_get(&s.jb, g_engine.now_ns, &slot)
         if r == JB_OK:
             if slot.len < 0:
                 k = -1 - slot.len       # telephone-event: silence for its duration
@@ -529,6 +529,15 @@ cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
                 s.decode_errors += 1
                 stream_conceal(s, s.last_len)
                 continue
+            if s.jb.shrink > 0 and jb_peek(&s.jb) != NULL:
+                # the buffer holds more delay than the jitter needs: play the next packet in
+                # this one's place, at once if this one is silent, else after waiting a while
+                # for a silent one (the decoder has seen it either way, so its state stays whole)
+                silent = frame_power(s.rxfifo + s.rxfifo_len, k) < JB_SILENT_POWER
+                if silent or s.jb.shrink_age >= JB_SHRINK_PATIENCE:
+                    jb_removed(&s.jb, silent)
+                    continue
+                s.jb.shrink_age += 1
             memcpy(s.last_pcm, s.rxfifo + s.rxfifo_len, (k if k < MAX_PCM else MAX_PCM) * sizeof(int16_t))
             s.last_len = k if k < MAX_PCM else MAX_PCM
             s.plc_run = 0

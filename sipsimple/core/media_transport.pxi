@@ -116,6 +116,12 @@ cdef class AudioTransport(BridgePort):
     ``local_media()`` describes our side for SDP; ``start(remote)`` starts the
     stream from the remote description (a dict of the same shape);
     ``update(remote)`` applies a re-INVITE; ``stop()`` ends it.
+
+    The jitter buffer keeps as little delay as the jitter of the last seconds
+    needs (it grows on an underrun, shrinks again by skipping packets, silent
+    ones first), plus a safety margin that rises to the lateness of underruns
+    and decays while none happen: ``jitter_min_ms`` is the least margin,
+    ``jitter_max_ms`` the most delay it may hold (a longer gap is a pause).
     """
 
     cdef Stream *s
@@ -133,7 +139,7 @@ cdef class AudioTransport(BridgePort):
 
     def __init__(self, local_ip="127.0.0.1", port_range=(50000, 60000), srtp="off", codecs=None, ptime=20,
                  srtp_suites=None, no_audio_timeout=5.0, rtp_timeout=30.0, rtcp_interval=5.0, opus_dtx=False,
-                 opus_bitrate=0, opus_complexity=5, dtmf_local_tone=False, jitter_min_ms=20, jitter_max_ms=300):
+                 opus_bitrate=0, opus_complexity=5, dtmf_local_tone=False, jitter_min_ms=0, jitter_max_ms=300):
         cdef Stream *s
         if srtp not in ("off", "optional", "mandatory"):
             raise ValueError("srtp must be 'off', 'optional' or 'mandatory'")
@@ -147,6 +153,8 @@ cdef class AudioTransport(BridgePort):
             raise ValueError("no codecs")
         if ptime not in (10, 20, 30, 40, 60):
             raise ValueError("ptime must be 10, 20, 30, 40 or 60")
+        if not 0 <= jitter_min_ms <= jitter_max_ms or jitter_max_ms > 1000:
+            raise ValueError("need 0 <= jitter_min_ms <= jitter_max_ms <= 1000")
         self.local_ip = local_ip
         self.srtp_mode = srtp
         self.codecs = tuple(names)
@@ -447,10 +455,13 @@ cdef class AudioTransport(BridgePort):
                 codec_close(&newc)
                 raise MediaError("cannot open codec %s" % codec.name)
             if newc.sample_rate != rate:
+                # no speex_resampler_skip_zeros(): skipping the filter's leading zeros makes
+                # the first call return a partial frame, and that shortfall then stays in the
+                # transmit FIFO for good (~a frame of extra delay). Kept, the zeros delay the
+                # audio by half the filter (~3 ms), and every bridge tick yields exactly one
+                # codec frame since all bridge/codec rate ratios here divide a frame evenly.
                 rs_in = speex_resampler_init(1, newc.sample_rate, rate, 3, &err)
                 rs_out = speex_resampler_init(1, rate, newc.sample_rate, 3, &err)
-                speex_resampler_skip_zeros(rs_in)
-                speex_resampler_skip_zeros(rs_out)
         can_send = 1 if _can_send(self._direction, remote_dir) else 0
         can_recv = 1 if _can_recv(self._direction, remote_dir) else 0
         # SRTP sessions: rebuilt only when keys change
@@ -483,9 +494,7 @@ cdef class AudioTransport(BridgePort):
             s.rxfifo_len = 0
             s.last_len = 0
             s.marker_next = 1
-            jb_init(&s.jb, max(1, (self._jb_min + ptime - 1) // ptime), max(2, self._jb_max // ptime))
-            if s.jb.max_target > JB_SLOTS // 2:
-                s.jb.max_target = JB_SLOTS // 2
+            jb_init(&s.jb, ptime, self._jb_min, min(self._jb_max, ptime * (JB_SLOTS // 2)))
         s.tx_pt = tx_pt
         s.rx_pt = rx_pt
         s.rx_pt_alt = tx_pt
@@ -644,10 +653,12 @@ cdef class AudioTransport(BridgePort):
                 "fec_frames": s.fec_frames,
                 "decode_errors": s.decode_errors,
                 "send_errors": s.send_errors,
-                "jb_target_ms": s.jb.target * (self._codec[1] if self._codec else 20),
+                "jb_target_ms": s.jb.margin_us / 1000.0,
+                "jb_wait_ms": s.jb.last_wait_us / 1000.0,
                 "jb_buffered": s.jb.count,
                 "jb_underruns": s.jb.underruns,
                 "jb_dropped": s.jb.dropped,
+                "jb_skipped_silent": s.jb.skipped,
                 "rtcp_sent": s.rtcp_tx,
                 "rtcp_received": s.rtcp_rx,
                 "rtt_ms": s.rtt_ms if s.has_rtt else None,

@@ -13,7 +13,12 @@ Engine as ``SCEngineGotMessage``.
 from __future__ import annotations
 
 from sipsimple.core.headers import FromHeader, ToHeader
-from sipsimple.core.primitive import Primitive, route_header
+from sipsimple.core.primitive import (
+    Primitive,
+    check_credentials_and_route,
+    checked_content_type,
+    route_header,
+)
 from sipsimple.core.uri import SIPURI, Credentials, Route
 
 __all__ = ["Message"]
@@ -38,9 +43,8 @@ class Message(Primitive):
         if not isinstance(body, (str, bytes)):
             raise TypeError("the body of a MESSAGE must be str or bytes")
         self.body = body.encode("utf-8") if isinstance(body, str) else body
-        if "/" not in content_type or any(ch in content_type for ch in "\r\n\0 "):
-            raise ValueError(f"invalid content type {content_type!r}")
-        self.content_type = content_type
+        self.content_type = checked_content_type(content_type)
+        check_credentials_and_route(credentials, route)
         self.credentials = credentials
         self.route = route
         self.extra_headers = dict(extra_headers or {})

@@ -27,7 +27,14 @@ Notifications (sender: the Publication):
 from __future__ import annotations
 
 from sipsimple.core.headers import FromHeader
-from sipsimple.core.primitive import Primitive, route_header
+from sipsimple.core.primitive import (
+    Primitive,
+    check_credentials_and_route,
+    checked_content_type,
+    checked_duration,
+    checked_event,
+    route_header,
+)
 from sipsimple.core.subscription import headers_text
 from sipsimple.core.uri import SIPURI, Credentials, Route
 
@@ -49,16 +56,10 @@ class Publication(Primitive):
     ) -> None:
         super().__init__()
         self.from_header = from_header if isinstance(from_header, FromHeader) else FromHeader(from_header)
-        if not event or any(ch in event for ch in "\r\n\0;, "):
-            raise ValueError(f"invalid event package {event!r}")
-        if "/" not in content_type or any(ch in content_type for ch in "\r\n\0 "):
-            raise ValueError(f"invalid content type {content_type!r}")
-        if not isinstance(duration, int) or duration <= 0:
-            raise ValueError(f"duration must be a positive number of seconds, not {duration!r}")
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise TypeError("credentials must be a Credentials object")
-        if route is not None and not isinstance(route, Route):
-            raise TypeError("route must be a Route object")
+        checked_event(event)
+        checked_content_type(content_type)
+        checked_duration(duration)
+        check_credentials_and_route(credentials, route)
         self.event = event
         self.content_type = content_type
         self.credentials = credentials

@@ -18,7 +18,7 @@ retried with exponential back-off (``retry_interval`` doubling up to ``max_retry
 from __future__ import annotations
 
 from sipsimple.core.headers import FromHeader
-from sipsimple.core.primitive import Primitive, route_header
+from sipsimple.core.primitive import Primitive, check_credentials_and_route, checked_duration, route_header
 from sipsimple.core.uri import SIPURI, Credentials, Route
 
 __all__ = ["Registration"]
@@ -41,12 +41,8 @@ class Registration(Primitive):
         super().__init__()
         if not isinstance(uri, SIPURI) or not uri.user:
             raise ValueError("a Registration needs a SIPURI with a user part")
-        if not isinstance(duration, int) or duration <= 0:
-            raise ValueError(f"duration must be a positive number of seconds, not {duration!r}")
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise TypeError("credentials must be a Credentials object")
-        if route is not None and not isinstance(route, Route):
-            raise TypeError("route must be a Route object")
+        checked_duration(duration)
+        check_credentials_and_route(credentials, route)
         self.uri = uri.freeze()
         self.credentials = credentials
         self.duration = duration

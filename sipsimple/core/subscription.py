@@ -39,7 +39,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipsimple.core.headers import FromHeader, ToHeader
-from sipsimple.core.primitive import Primitive, route_header
+from sipsimple.core.primitive import (
+    Primitive,
+    check_credentials_and_route,
+    checked_content_type,
+    checked_duration,
+    checked_event,
+    route_header,
+)
 from sipsimple.core.uri import SIPURI, Credentials, Route
 
 __all__ = ["Subscription", "parse_subscription_state", "headers_text"]
@@ -95,18 +102,12 @@ class Subscription(Primitive):
         super().__init__()
         self.from_header = from_header if isinstance(from_header, FromHeader) else FromHeader(from_header)
         self.to_header = to_header if isinstance(to_header, ToHeader) else ToHeader(to_header)
-        if not event or any(ch in event for ch in "\r\n\0;, "):
-            raise ValueError(f"invalid event package {event!r}")
+        checked_event(event)
         self.accept = tuple(accept)
         for content_type in self.accept:
-            if "/" not in content_type or any(ch in content_type for ch in "\r\n\0,"):
-                raise ValueError(f"invalid content type {content_type!r}")
-        if not isinstance(duration, int) or duration <= 0:
-            raise ValueError(f"duration must be a positive number of seconds, not {duration!r}")
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise TypeError("credentials must be a Credentials object")
-        if route is not None and not isinstance(route, Route):
-            raise TypeError("route must be a Route object")
+            checked_content_type(content_type, forbidden="\r\n\0,")
+        checked_duration(duration)
+        check_credentials_and_route(credentials, route)
         self.event = event
         self.credentials = credentials
         self.route = route
