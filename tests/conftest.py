@@ -76,6 +76,49 @@ def engine() -> Iterator[Any]:
 
 
 @pytest.fixture
+def sip() -> Iterator[Any]:
+    """The Engine on 127.0.0.1 (UDP) with the SessionManager listening: sessions between local accounts."""
+    from sipsimple.core import Engine
+    from sipsimple.session import SessionManager
+
+    eng = Engine()
+    eng.start(local_ip="127.0.0.1", transports=("udp",))
+    SessionManager()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def config() -> Iterator[Any]:
+    """The ConfigurationManager on a memory backend (a module may override it with a file one)."""
+    from sipsimple.account import AccountManager
+    from sipsimple.configuration import ConfigurationManager, MemoryBackend
+
+    manager = ConfigurationManager()
+    manager.start(MemoryBackend())
+    try:
+        yield manager
+    finally:
+        AccountManager().stop()
+        manager.stop()
+
+
+@pytest.fixture
+def account_manager(config: Any) -> Iterator[Any]:
+    """The AccountManager started over ``config``."""
+    from sipsimple.account import AccountManager
+
+    manager = AccountManager()
+    manager.start()
+    try:
+        yield manager
+    finally:
+        manager.stop()
+
+
+@pytest.fixture
 def recorder() -> Iterator[Any]:
     """A NotificationRecorder for every notification posted during the test."""
     from tests.notifications import NotificationRecorder

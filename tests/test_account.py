@@ -14,6 +14,7 @@ from sipsimple.core import SIPURI, Credentials, Engine, Route
 
 @pytest.fixture
 def config(tmp_path):
+    """Here on a file backend: what is saved must survive a restart."""
     manager = ConfigurationManager()
     manager.start(FileBackend(tmp_path / "config"))
     try:
@@ -21,16 +22,6 @@ def config(tmp_path):
     finally:
         AccountManager().stop()
         manager.stop()
-
-
-@pytest.fixture
-def account_manager(config):
-    am = AccountManager()
-    am.start()
-    try:
-        yield am
-    finally:
-        am.stop()
 
 
 def kamailio_account(kamailio, user="alice", password=None, **sip):

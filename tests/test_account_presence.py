@@ -13,35 +13,13 @@ from contextlib import closing
 
 import pytest
 
-from sipsimple.account import Account, AccountManager
+from sipsimple.account import Account
 from sipsimple.account.presence import PresencePublisher, PresenceSubscriber, SIPAddressList, address_of
-from sipsimple.configuration import ConfigurationManager, MemoryBackend
 from sipsimple.core import SIPURI, Credentials, Route
 from sipsimple.payloads import PresenceState
 from tests.test_presence_core import PIDF, RawNotifier
 
 RETRY = 0.2
-
-
-@pytest.fixture
-def config():
-    manager = ConfigurationManager()
-    manager.start(MemoryBackend())
-    try:
-        yield manager
-    finally:
-        AccountManager().stop()
-        manager.stop()
-
-
-@pytest.fixture
-def account_manager(config):
-    am = AccountManager()
-    am.start()
-    try:
-        yield am
-    finally:
-        am.stop()
 
 
 @pytest.fixture

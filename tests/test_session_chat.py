@@ -6,43 +6,17 @@ import os
 
 import pytest
 
-from sipsimple.core import SIPURI, Credentials, Engine
+from sipsimple.core import SIPURI
 from sipsimple.middleware import MiddlewareLoop
 from sipsimple.msrp.cpim import CPIMIdentity
-from sipsimple.session import Session, SessionManager, SessionStateError
+from sipsimple.session import Session, SessionStateError
 from sipsimple.streams.msrp_chat import MSRPChat
-
-
-class Account:
-    """The least an account needs for a Session: a URI; optionally an MSRP relay and credentials."""
-
-    def __init__(self, user, msrp_relay=None, password=None):
-        self.uri = SIPURI("127.0.0.1", user=user)
-        self.credentials = Credentials(user, password) if password else None
-        self.display_name = user.title()
-        self.srtp_mode = "optional"
-        self.audio_codecs = None
-        self.msrp_relay = msrp_relay
-
-
-@pytest.fixture
-def sip(recorder):
-    engine = Engine()
-    engine.start(local_ip="127.0.0.1", transports=("udp",))
-    SessionManager()
-    try:
-        yield engine
-    finally:
-        engine.stop()
-
-
-def bob_uri(engine):
-    return SIPURI("127.0.0.1", user="bob", port=engine.udp_port)
+from tests.local_accounts import LocalAccount, bob_uri
 
 
 def chat_pair(recorder, engine, alice_account=None, bob_account=None, audio=False, early=None, count=1):
     """alice calls bob with chat (and audio); bob accepts; both wait for their chat to be connected."""
-    alice = Session(alice_account or Account("alice"))
+    alice = Session(alice_account or LocalAccount("alice"))
     alice.connect(bob_uri(engine), [], audio=audio, chat=True)
     early_id = alice.send_message(early) if early is not None else None
     incoming = recorder.wait("SCSessionNewIncoming", count=count)
@@ -143,7 +117,7 @@ def test_chat_with_audio_and_remove_chat(sip, recorder):
 
 
 def test_add_chat_to_audio_session_accepted_and_rejected(sip, recorder):
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     alice.connect(bob_uri(sip), [], audio=True)
     bob = recorder.wait("SCSessionNewIncoming").sender
     bob.accept(audio=True)
@@ -177,8 +151,8 @@ def test_add_chat_to_audio_session_accepted_and_rejected(sip, recorder):
 
 def test_chat_through_the_relay_with_auth(sip, recorder, kamailio):
     relay = kamailio.msrp_relay_uri
-    alice_account = Account("alice", relay, kamailio.users["alice"])
-    bob_account = Account("bob", relay, kamailio.users["bob"])
+    alice_account = LocalAccount("alice", msrp_relay=relay, password=kamailio.users["alice"])
+    bob_account = LocalAccount("bob", msrp_relay=relay, password=kamailio.users["bob"])
     alice, bob, early_id = chat_pair(recorder, sip, alice_account, bob_account, early="via the relay")
     for session in (alice, bob):
         path = session.chat_transport.local_path
@@ -192,7 +166,7 @@ def test_chat_through_the_relay_with_auth(sip, recorder, kamailio):
 
 
 def test_relay_auth_failure_fails_the_session(sip, recorder, kamailio):
-    alice = Session(Account("alice", kamailio.msrp_relay_uri, "wrong"))
+    alice = Session(LocalAccount("alice", msrp_relay=kamailio.msrp_relay_uri, password="wrong"))
     alice.connect(bob_uri(sip), [], chat=True)
     failed = recorder.wait("SCSessionDidFail", sender=alice)
     assert failed.data.code == 0 and ("401" in failed.data.reason or "403" in failed.data.reason)
@@ -202,7 +176,7 @@ def test_relay_auth_failure_fails_the_session(sip, recorder, kamailio):
 
 def test_garbage_from_the_peer_closes_its_stream_only(sip, recorder):
     alice, bob, _ = chat_pair(recorder, sip)
-    carol, dave, _ = chat_pair(recorder, sip, Account("carol"), count=2)
+    carol, dave, _ = chat_pair(recorder, sip, LocalAccount("carol"), count=2)
     bob_connection = bob.chat_transport.msrp.connection
     sent = []
 
@@ -229,7 +203,7 @@ def test_garbage_from_the_peer_closes_its_stream_only(sip, recorder):
 
 
 def test_chat_refused_in_the_answer_leaves_audio(sip, recorder):
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     alice.connect(bob_uri(sip), [], audio=True, chat=True)
     bob = recorder.wait("SCSessionNewIncoming").sender
     bob.accept(audio=True)

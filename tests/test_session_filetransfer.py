@@ -8,26 +8,14 @@ import time
 
 import pytest
 
-from sipsimple.core import Engine
 from sipsimple.msrp.filetransfer import file_hash
 from sipsimple.notification import NotificationCenter
-from sipsimple.session import Session, SessionManager
+from sipsimple.session import Session
 from sipsimple.streams import msrp_filetransfer as filetransfer_stream
 from sipsimple.streams.msrp_filetransfer import MSRPFileTransfer
-from tests.test_session_chat import Account, bob_uri
+from tests.local_accounts import LocalAccount, bob_uri
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def sip(recorder):
-    engine = Engine()
-    engine.start(local_ip="127.0.0.1", transports=("udp",))
-    SessionManager()
-    try:
-        yield engine
-    finally:
-        engine.stop()
 
 
 def make_file(path, size):
@@ -47,7 +35,7 @@ def sha1_of(path):
 
 
 def offer_file(recorder, engine, path, count=1):
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     alice.connect(bob_uri(engine), [], file=path)
     incoming = recorder.wait("SCSessionNewIncoming", count=count)
     assert incoming.data.streams == ["file-transfer"]
@@ -152,6 +140,6 @@ def test_refused_file_and_bad_arguments(sip, recorder, tmp_path):
     bob.reject()
     assert recorder.wait("SCSessionDidFail", sender=alice).data.code == 603
     with pytest.raises(FileNotFoundError):
-        Session(Account("alice")).connect(bob_uri(sip), [], file=tmp_path / "missing")
+        Session(LocalAccount("alice")).connect(bob_uri(sip), [], file=tmp_path / "missing")
     with pytest.raises(ValueError):
-        MSRPFileTransfer(Account("x"))
+        MSRPFileTransfer(LocalAccount("x"))

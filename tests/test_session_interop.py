@@ -5,32 +5,17 @@ import time
 
 import pytest
 
-from sipsimple.core import SIPURI, Credentials, Engine, Route
+from sipsimple.core import SIPURI, Route
 from sipsimple.core._media import MediaEngine, NumpyTap, ToneGenerator
-from sipsimple.session import Session, SessionManager
+from sipsimple.session import Session
 from tests.audio_analysis import dominant_frequency, read_wav
+from tests.local_accounts import LocalAccount
 from tests.notifications import reinvite_answered
 
 
-class Account:
-    def __init__(self, kamailio, user, password, srtp_mode="optional"):
-        self.uri = SIPURI(kamailio.domain, user=user)
-        self.credentials = Credentials(user, password)
-        self.display_name = user.title()
-        self.srtp_mode = srtp_mode
-        self.audio_codecs = None
-        self.outbound_proxy = Route(kamailio.host, kamailio.port, "udp")
-
-
-@pytest.fixture
-def sip():
-    engine = Engine()
-    engine.start(local_ip="127.0.0.1", transports=("udp",))
-    SessionManager()
-    try:
-        yield engine
-    finally:
-        engine.stop()
+def kamailio_account(kamailio, srtp_mode="optional"):
+    return LocalAccount("alice", srtp_mode, password="alicepw", domain=kamailio.domain,
+                        outbound_proxy=Route(kamailio.host, kamailio.port, "udp"))
 
 
 def heard(session, seconds=0.5):
@@ -61,7 +46,7 @@ def test_call_baresip(kamailio, baresip_factory, sip, recorder, tmp_path, mediae
     bob = baresip_factory(user="bob", password="bobpw", registrar=f"{kamailio.host}:{kamailio.port}",
                           mediaenc=mediaenc)
     bob.wait_registered()
-    account = Account(kamailio, "alice", "alicepw", "mandatory" if mediaenc else "optional")
+    account = kamailio_account(kamailio, "mandatory" if mediaenc else "optional")
     alice = Session(account)
     alice.connect(SIPURI(kamailio.domain, user="bob"), [account.outbound_proxy], audio=True)
     recorder.wait("SCSessionDidStart", sender=alice, timeout=15)
@@ -114,7 +99,7 @@ def test_baresip_calls_us(own_kamailio, baresip_factory, sip, recorder):
     from sipsimple.core import Registration
 
     kamailio = own_kamailio
-    account = Account(kamailio, "alice", "alicepw")
+    account = kamailio_account(kamailio)
     registration = Registration(account.uri, account.credentials, route=account.outbound_proxy)
     registration.register()
     recorder.wait("SCRegistrationDidSucceed", sender=registration)

@@ -14,25 +14,14 @@ import threading
 
 import pytest
 
-from sipsimple.core import SIPURI, Engine
+from sipsimple.core import SIPURI
 from sipsimple.notification import NotificationCenter
 from sipsimple.session import Session, SessionManager
-from tests.peers.ports import free_port
+from tests.local_accounts import LocalAccount
 from tests.peers.sipp import SippProcess, run_sipp
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is not installed")]
-
-
-class Account:
-    """A local account with no credentials; PCMU first, as sipp's SDP only has PCMU."""
-
-    def __init__(self, user: str) -> None:
-        self.uri = SIPURI("127.0.0.1", user=user)
-        self.credentials = None
-        self.display_name = None
-        self.srtp_mode = "optional"
-        self.audio_codecs = None
 
 
 class AnsweringApp:
@@ -76,17 +65,6 @@ class AnsweringApp:
             return self.lock.wait_for(lambda: self.ended >= count, timeout)
 
 
-@pytest.fixture
-def sip():
-    engine = Engine()
-    engine.start(local_ip="127.0.0.1", transports=("udp",), udp_port=free_port())
-    SessionManager()
-    try:
-        yield engine
-    finally:
-        engine.stop()
-
-
 def test_sipp_uac_calls_into_session_manager(sip, tmp_path):
     app = AnsweringApp()
     try:
@@ -111,7 +89,7 @@ def test_sessions_call_sipp_uas(sip, recorder, tmp_path):
         target = SIPURI("127.0.0.1", user="sipp", port=uas.local_port)
         done = 0
         while done < total:
-            sessions = [Session(Account(f"alice{done + i}")) for i in range(at_once)]
+            sessions = [Session(LocalAccount(f"alice{done + i}", display_name=None)) for i in range(at_once)]
             for session in sessions:
                 session.connect(target, [], audio=True)
             for session in sessions:
@@ -135,16 +113,9 @@ def test_no_audio_from_a_silent_peer(engine, recorder, tmp_path):
     from sipsimple.session import Session, SessionManager
     from tests.peers.sipp import SippProcess
 
-    class Account:
-        uri = SIPURI("127.0.0.1", user="alice")
-        credentials = None
-        display_name = None
-        srtp_mode = "off"
-        audio_codecs = ["PCMU"]
-
     SessionManager()
     with SippProcess("uas", builtin=True, run_dir=tmp_path, calls=1, timeout=30) as uas:
-        session = Session(Account())
+        session = Session(LocalAccount("alice", "off", ["PCMU"], display_name=None))
         session.connect(SIPURI("127.0.0.1", user="service", port=uas.local_port), [], audio=True)
         started = recorder.wait("SCSessionDidStart", sender=session)
         silent = recorder.wait("SCSessionGotNoAudio", sender=session, timeout=10)
@@ -161,16 +132,9 @@ def test_491_is_retried_after_the_rfc_delay(engine, recorder, tmp_path):
     from sipsimple.session import Session, SessionManager
     from tests.peers.sipp import SippProcess
 
-    class Account:
-        uri = SIPURI("127.0.0.1", user="alice")
-        credentials = None
-        display_name = None
-        srtp_mode = "off"
-        audio_codecs = ["PCMU"]
-
     SessionManager()
     with SippProcess("uas_glare.xml", run_dir=tmp_path, calls=1, timeout=30) as uas:
-        session = Session(Account())
+        session = Session(LocalAccount("alice", "off", ["PCMU"], display_name=None))
         session.connect(SIPURI("127.0.0.1", user="service", port=uas.local_port), [], audio=True)
         recorder.wait("SCSessionDidStart", sender=session)
         session.hold()

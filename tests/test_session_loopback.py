@@ -5,41 +5,16 @@ import wave
 
 import pytest
 
-from sipsimple.core import SIPURI, Engine
+from sipsimple.core import SIPURI
 from sipsimple.core._media import MediaEngine, NumpyTap, ToneGenerator
 from sipsimple.session import Session, SessionError, SessionManager, SessionStateError
 from tests.audio_analysis import dominant_frequency, level_dbfs
+from tests.local_accounts import LocalAccount, bob_uri
 from tests.notifications import reinvite_answered
 
 
-class Account:
-    """The least an account needs for a Session: a URI, no credentials."""
-
-    def __init__(self, user, srtp_mode="optional", codecs=None):
-        self.uri = SIPURI("127.0.0.1", user=user)
-        self.credentials = None
-        self.display_name = user.title()
-        self.srtp_mode = srtp_mode
-        self.audio_codecs = codecs
-
-
-@pytest.fixture
-def sip(recorder):
-    engine = Engine()
-    engine.start(local_ip="127.0.0.1", transports=("udp",))
-    SessionManager()
-    try:
-        yield engine
-    finally:
-        engine.stop()
-
-
-def bob_uri(engine):
-    return SIPURI("127.0.0.1", user="bob", port=engine.udp_port)
-
-
 def call(recorder, engine, caller_account=None, callee_account=None, accept=True):
-    alice = Session(caller_account or Account("alice"))
+    alice = Session(caller_account or LocalAccount("alice"))
     alice.connect(bob_uri(engine), [], audio=True)
     incoming = recorder.wait("SCSessionNewIncoming")
     bob = incoming.sender
@@ -82,7 +57,7 @@ def states(recorder, session):
 
 @pytest.mark.parametrize("srtp,codec", [("optional", None), ("mandatory", ["PCMU"]), ("off", ["G722"])])
 def test_call_with_tone_both_ways(sip, recorder, srtp, codec):
-    alice, bob = call(recorder, sip, Account("alice", srtp, codec), Account("bob", srtp, codec))
+    alice, bob = call(recorder, sip, LocalAccount("alice", srtp, codec), LocalAccount("bob", srtp, codec))
     assert recorder.wait("SCSessionNewOutgoing", sender=alice).data.streams == ["audio"]
     assert alice.direction == "outgoing" and bob.direction == "incoming"
     assert alice.audio_codec == bob.audio_codec == (codec[0] if codec else "opus")
@@ -198,7 +173,7 @@ def test_call_to_nowhere_fails(sip, recorder):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     alice.connect(SIPURI("127.0.0.1", user="x", port=dead, parameters={"transport": "tcp"}), [], audio=True)
     failed = recorder.wait("SCSessionDidFail", sender=alice, timeout=40)
     assert failed.data.code >= 400
@@ -206,7 +181,7 @@ def test_call_to_nowhere_fails(sip, recorder):
 
 
 def test_wrong_state_calls_change_nothing(sip, recorder):
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     for method, args in [("accept", {"audio": True}), ("reject", {}), ("hold", {}), ("unhold", {}),
                          ("send_dtmf", {"digit": "1"}), ("add_audio", {}), ("remove_audio", {}),
                          ("accept_proposal", {"audio": True}), ("reject_proposal", {}),
@@ -255,7 +230,7 @@ def test_stream_proposals_accepted_and_rejected(sip, recorder):
 
 def test_awaitable_connect_and_notification_iterator(sip, recorder):
     async def main():
-        alice = Session(Account("alice"))
+        alice = Session(LocalAccount("alice"))
         outcome = alice.connect(bob_uri(sip), [], audio=True)
         seen = []
 
@@ -276,7 +251,7 @@ def test_awaitable_connect_and_notification_iterator(sip, recorder):
 
 
 def test_awaited_connect_raises_on_failure(sip, recorder):
-    alice = Session(Account("alice"))
+    alice = Session(LocalAccount("alice"))
     outcome = alice.connect(bob_uri(sip), [], audio=True)
     recorder.wait("SCSessionNewIncoming").sender.reject()
     with pytest.raises(SessionError) as info:
