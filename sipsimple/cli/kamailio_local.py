@@ -1,12 +1,16 @@
-"""A throw-away local Kamailio (registrar + proxy with digest auth) for ``sipsimple demo --with-server``.
+"""A throw-away local Kamailio (registrar, proxy with digest auth, presence server) for ``sipsimple demo --with-server``.
 
 Self-contained so that an installed package can run it: the configuration is
-below, and only the ``kamailio`` program (Debian package ``kamailio``) is needed.
+below, and only the ``kamailio`` program is needed (Debian packages ``kamailio``,
+and for the presence server ``kamailio-presence-modules``).
 It listens on 127.0.0.1 (UDP and TCP, one free port), keeps registrations in
-memory, challenges REGISTER and (for known users) MESSAGE/INVITE/SUBSCRIBE, and
-relays to registered contacts; users are those of the test rig (alice/alicepw,
-bob/bobpw, carol/carolpw). Everything it writes stays in a temporary
-directory that :meth:`LocalKamailio.stop` removes.
+memory, challenges REGISTER and (for known users) MESSAGE/INVITE/SUBSCRIBE/PUBLISH,
+and relays to registered contacts. With ``presence=True`` (the default) it is
+also the presence server of its domain: PUBLISH and SUBSCRIBE for ``presence``
+are handled by Kamailio's presence and presence_xml modules, all in memory
+(authorization off: every watcher is allowed). Users are those
+of the test rig (alice/alicepw, bob/bobpw, carol/carolpw). Everything it writes
+stays in a temporary directory that :meth:`LocalKamailio.stop` removes.
 
     with LocalKamailio().start() as server:
         ... register sip:alice@127.0.0.1 via 127.0.0.1:server.port ...
@@ -36,6 +40,7 @@ READY_TIMEOUT = 10.0
 
 CONFIG = r"""#!KAMAILIO
 # sipsimple demo registrar/proxy: digest auth, in-memory location table, 127.0.0.1 only.
+@DEFINES@
 debug=1
 log_stderror=yes
 children=2
@@ -64,6 +69,18 @@ loadmodule "sanity.so"
 loadmodule "auth.so"
 loadmodule "htable.so"
 loadmodule "cfgutils.so"
+#!ifdef WITH_PRESENCE
+# the presence server, without a database: subscriptions (subs_db_mode 0) and publications
+# (publ_cache 2) in memory -- with the presentity table in SQLite, two Kamailio processes writing
+# at once answered "500" ("database is locked") to a PUBLISH in most runs.
+# presence_xml allows every watcher, so no XCAP rules are needed
+loadmodule "presence.so"
+loadmodule "presence_xml.so"
+modparam("presence", "subs_db_mode", 0)
+modparam("presence", "publ_cache", 2)
+modparam("presence_xml", "force_active", 1)
+modparam("presence_xml", "integrated_xcap_server", 0)
+#!endif
 
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
@@ -86,6 +103,10 @@ request_route {
     }
     if (has_totag()) {
         if (loose_route()) { route(RELAY); }
+#!ifdef WITH_PRESENCE
+        # a refresh or unSUBSCRIBE of a subscription to our presence server is sent to us
+        if (is_method("SUBSCRIBE") && uri==myself) { route(PRESENCE); }
+#!endif
         if (is_method("ACK")) { if (t_check_trans()) { route(RELAY); } exit; }
         sl_send_reply("404", "Not here");
         exit;
@@ -100,6 +121,9 @@ request_route {
     if (is_method("INVITE|MESSAGE|SUBSCRIBE|PUBLISH|REFER") && $sht(users=>$fU) != $null) {
         route(AUTH);
     }
+#!ifdef WITH_PRESENCE
+    if (is_method("PUBLISH|SUBSCRIBE")) { route(PRESENCE); }
+#!endif
     if (is_method("INVITE|SUBSCRIBE|REFER")) { record_route(); }
     if ($rU == $null) { sl_send_reply("484", "Address Incomplete"); exit; }
     lookup("location");
@@ -128,6 +152,14 @@ route[RELAY] {
     if (!t_relay()) { sl_reply_error(); }
     exit;
 }
+
+#!ifdef WITH_PRESENCE
+route[PRESENCE] {
+    if (!t_newtran()) { sl_reply_error(); exit; }
+    if (is_method("PUBLISH")) { handle_publish(); } else { handle_subscribe(); }
+    exit;
+}
+#!endif
 """
 
 
@@ -140,6 +172,14 @@ def _module_path() -> str:
         if os.path.exists(os.path.join(path, "tm.so")):
             return path + "/"
     raise KamailioError("Kamailio modules not found (apt-get install kamailio)")
+
+
+def _check_presence_modules(module_path: str) -> None:
+    missing = [name for name in ("presence.so", "presence_xml.so")
+               if not os.path.exists(os.path.join(module_path, name))]
+    if missing:
+        raise KamailioError(f"Kamailio modules {', '.join(missing)} not found "
+                            "(apt-get install kamailio-presence-modules)")
 
 
 def _free_port() -> int:
@@ -187,9 +227,10 @@ class LocalKamailio:
 
     users = USERS
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, presence: bool = True) -> None:
         if users is not None:
             self.users = dict(users)
+        self.presence = presence
         self.host = HOST
         self.port = 0
         self.run_dir: Path | None = None
@@ -216,13 +257,17 @@ class LocalKamailio:
         if program is None:
             raise KamailioError("kamailio is not installed (apt-get install kamailio, or make install-deps)")
         module_path = _module_path()
+        if self.presence:
+            _check_presence_modules(module_path)
         self.run_dir = Path(tempfile.mkdtemp(prefix="sipsimple-kamailio-"))
         (self.run_dir / "run").mkdir()
         users = "\n".join(f'    $sht(users=>{name}) = "{password}";' for name, password in self.users.items())
+        defines = "#!define WITH_PRESENCE" if self.presence else ""
         for attempt in range(3):
             self.port = _free_port()
-            config = (CONFIG.replace("@HOST@", self.host).replace("@PORT@", str(self.port))
-                      .replace("@MPATH@", module_path).replace("@USERS@", users))
+            config = (CONFIG.replace("@DEFINES@", defines).replace("@HOST@", self.host)
+                      .replace("@PORT@", str(self.port)).replace("@MPATH@", module_path)
+                      .replace("@USERS@", users))
             (self.run_dir / "kamailio.cfg").write_text(config)
             if self._launch(program):
                 return self
