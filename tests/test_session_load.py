@@ -150,3 +150,26 @@ def test_491_is_retried_after_the_rfc_delay(engine, recorder, tmp_path):
         recorder.wait("SCSessionDidEnd", sender=session)
         result = uas.wait(10)
     assert result.successful == 1 and result.failed == 0, result.describe()
+
+
+def test_refused_hold_leaves_the_session_as_it_was(engine, recorder, tmp_path):
+    """sipp refuses our hold (488): on_hold_by_local goes back; a later hold is accepted and said so."""
+    from sipsimple.core import SIPURI
+    from sipsimple.session import Session, SessionManager
+    from tests.peers.sipp import SippProcess
+
+    SessionManager()
+    with SippProcess("uas_refuse_reinvite.xml", run_dir=tmp_path, calls=1, timeout=30) as uas:
+        session = Session(LocalAccount("alice", "off", ["PCMU"], display_name=None))
+        session.connect(SIPURI("127.0.0.1", user="service", port=uas.local_port), [], audio=True)
+        recorder.wait("SCSessionDidStart", sender=session)
+        session.hold()
+        recorder.wait("SCInvitationChangedState", sender=session._invitation,
+                      predicate=lambda n: n.data.code == 488)
+        recorder.wait_for(lambda: not session.on_hold_by_local)
+        assert not recorder.of("SCSessionDidChangeHoldState", sender=session)
+        session.hold()
+        held = recorder.wait("SCSessionDidChangeHoldState", sender=session)
+        assert held.data.on_hold and session.on_hold_by_local
+        session.end()
+        recorder.wait("SCSessionDidEnd", sender=session)

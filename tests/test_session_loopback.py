@@ -98,11 +98,15 @@ def test_hold_and_unhold(sip, recorder):
     assert recorder.wait("SCSessionGotHoldRequest", sender=alice).data.originator == "local"
     assert recorder.wait("SCSessionGotHoldRequest", sender=bob).data.originator == "remote"
     assert alice.on_hold_by_local and bob.on_hold_by_remote and bob.on_hold and not bob.on_hold_by_local
-    reinvite_answered(recorder, alice, 1)
+    held = recorder.wait("SCSessionDidChangeHoldState", sender=alice)  # bob's 200 came
+    assert (held.data.originator, held.data.on_hold) == ("local", True)
+    remote = recorder.wait("SCSessionDidChangeHoldState", sender=bob)
+    assert (remote.data.originator, remote.data.on_hold) == ("remote", True)
     assert alice.audio_transport.direction == "sendonly" and bob.audio_transport.direction == "recvonly"
     alice.unhold()
     assert recorder.wait("SCSessionGotUnholdRequest", sender=bob).data.originator == "remote"
-    reinvite_answered(recorder, alice, 2)
+    resumed = recorder.wait("SCSessionDidChangeHoldState", sender=alice, count=2)
+    assert (resumed.data.originator, resumed.data.on_hold) == ("local", False)
     assert not bob.on_hold and alice.audio_transport.direction == "sendrecv"
     freq, _ = measure(alice, bob, 1000)
     assert abs(freq - 1000) < 10

@@ -131,8 +131,10 @@ class DialogEvents:
             log.warning("stream update failed: %s", exc)
         if self.on_hold_by_remote and not was_held:
             self._post("SCSessionGotHoldRequest", originator="remote")
+            self._post("SCSessionDidChangeHoldState", originator="remote", on_hold=True)
         elif was_held and not self.on_hold_by_remote:
             self._post("SCSessionGotUnholdRequest", originator="remote")
+            self._post("SCSessionDidChangeHoldState", originator="remote", on_hold=False)
         if had != self._active_streams():
             self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
 
@@ -156,6 +158,7 @@ class DialogEvents:
                 log.warning("cannot use the re-INVITE answer: %s", exc)
                 if proposing:
                     self._forget_new_streams(self._proposed_streams())
+            self._hold_answered(True)
             if proposing:
                 accepted = bool(self._proposed_streams())
                 self._proposal = None
@@ -172,6 +175,18 @@ class DialogEvents:
             self._proposal_failed(f"{code} {data.reason}".strip())
         elif code >= 300:
             log.info("re-INVITE refused: %s %s", code, data.reason)
+        self._hold_answered(200 <= code < 300)
+
+    def _hold_answered(self, accepted: bool) -> None:
+        """Our hold or unhold is answered: it took effect, or (refused) the flag goes back."""
+        if self.on_hold_by_local == self._local_hold_in_effect:
+            return
+        if accepted:
+            self._local_hold_in_effect = self.on_hold_by_local
+            self._post("SCSessionDidChangeHoldState", originator="local", on_hold=self.on_hold_by_local)
+        else:
+            log.warning("the other party refused our %s", "hold" if self.on_hold_by_local else "unhold")
+            self.on_hold_by_local = self._local_hold_in_effect
 
     def _retry_after_glare(self) -> None:
         with self._lock:

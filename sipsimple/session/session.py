@@ -14,7 +14,11 @@ Notifications (sender: the Session; every one has ``timestamp``):
 - ``SCSessionWillStart`` (final response, before ACK) / ``SCSessionDidStart`` (after ACK).
 - ``SCSessionDidFail``: originator ("local"/"remote"), code (0 = internal error), reason.
 - ``SCSessionWillEnd`` / ``SCSessionDidEnd``: originator.
-- ``SCSessionGotHoldRequest`` / ``SCSessionGotUnholdRequest``: originator.
+- ``SCSessionGotHoldRequest`` / ``SCSessionGotUnholdRequest``: originator (posted when hold()
+  or unhold() sends its re-INVITE, or when the other party's arrives).
+- ``SCSessionDidChangeHoldState`` (an addition): originator, on_hold -- the hold or unhold took
+  effect: the other party accepted ours, or we answered theirs. When it refuses ours, the
+  ``on_hold_by_local`` flag goes back and nothing is posted.
 - ``SCSessionWillStartRecordingAudio``, ``SCSessionDidStartRecordingAudio``,
   ``SCSessionWillStopRecordingAudio``, ``SCSessionDidStopRecordingAudio``: file_name.
 - ``SCSessionGotNoAudio``; ``SCSessionGotDTMF``: digit.
@@ -93,6 +97,7 @@ class Session(DialogEvents, StreamEvents, SessionStreams):
         self.start_time: datetime | None = None
         self.stop_time: datetime | None = None
         self.on_hold_by_local = False
+        self._local_hold_in_effect = False  # what the other party last accepted
         self.on_hold_by_remote = False
         self.remote_user_agent: str | None = None
         self.local_uri: SIPURI | None = None
