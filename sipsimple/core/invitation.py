@@ -308,7 +308,12 @@ class Invitation(Primitive):
         if self.state != "connected":
             return
         if self.sub_state == "sending_proposal":
-            return  # glare: Sofia answers 491 to one of them
+            # glare (RFC 3261 14.2). Sofia answers 491 itself when our re-INVITE went out first;
+            # when theirs reached the stack first and ours was sent before we saw it, it is
+            # still open and ours to refuse -- left alone it would never be answered
+            if event.status < 200:
+                self._core().command(self._handle, "respond", [], status=491, phrase="Request Pending")
+            return
         if sdp is not None:
             self.remote_sdp = sdp
         self._change("connected", sub_state="received_proposal", originator="remote", sdp=sdp, message=message)

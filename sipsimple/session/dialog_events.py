@@ -151,6 +151,7 @@ class DialogEvents:
             delay = neg.glare_delay(self.direction == "outgoing")
             self._glare_handle = MiddlewareLoop().call_later(delay, self._retry_after_glare)
             return
+        self._retire_leaving()
         if 200 <= code < 300 and data.sdp is not None:
             try:
                 self._start_streams(data.sdp)

@@ -106,6 +106,7 @@ class Session(DialogEvents, StreamEvents, SessionStreams):
         self._lock = threading.RLock()
         self._invitation: Invitation | None = None
         self._streams: list[Any] = []  # by m-line index; None for a refused/removed line
+        self._leaving: list[Any] = []  # removed by our pending offer, stopped once it is answered
         self._offer_seq = 0  # re-INVITEs sent
         self._answer_seq = 0  # answers to them handled
         self._proposal_seq = 0  # the re-INVITE that carries our pending proposal
@@ -495,8 +496,13 @@ class Session(DialogEvents, StreamEvents, SessionStreams):
             self._sdp_before_proposal = None
 
     def _remove(self, index: int) -> None:
-        self._stop_stream(index)
-        self._send_reinvite()
+        self._set_aside(index)  # stopped when the other party has answered (dialog_events)
+        try:
+            self._send_reinvite()
+        except SessionStateError:
+            self._retire_leaving()
+            self._refuse_line(index)
+            raise
         self._post("SCSessionGotStreamUpdate", streams=self._active_streams())
 
     def accept_proposal(self, audio: bool = False, chat: bool = False) -> None:
@@ -682,6 +688,7 @@ class Session(DialogEvents, StreamEvents, SessionStreams):
                            reason="the session ended before the file was delivered",
                            transferred_bytes=stream.transferred_bytes)
             self._discard_stream(index)
+        self._retire_leaving()
         if self._glare_handle is not None:
             self._glare_handle.cancel()
             self._glare_handle = None

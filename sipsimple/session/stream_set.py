@@ -135,6 +135,10 @@ class SessionStreams:
         if stream is None:
             return
         self._streams[index] = None
+        self._retire(stream)
+
+    def _retire(self, stream: Any) -> None:
+        """Stop a stream that is no longer in the session."""
         if stream.type == "audio":
             NotificationCenter().discard_observer(self, sender=stream.transport)
         try:
@@ -144,9 +148,27 @@ class SessionStreams:
         if stream.type == "audio" and stream.final_statistics is not None:
             self._last_audio_statistics = stream.final_statistics
 
+    def _set_aside(self, index: int) -> None:
+        """Take the stream at ``index`` out of the session, still running, until our offer is answered.
+
+        The offer refuses its line; stopping it at once would let the other party see the
+        stream die (an MSRP connection close) before the offer that removes it arrives.
+        """
+        stream = self._streams[index]
+        self._streams[index] = None
+        self._leaving.append(stream)
+
+    def _retire_leaving(self) -> None:
+        leaving, self._leaving = self._leaving, []
+        for stream in leaving:
+            self._retire(stream)
+
     def _stop_stream(self, index: int) -> None:
         """Stop the stream at ``index`` and refuse its m-line from now on (port 0)."""
         self._discard_stream(index)
+        self._refuse_line(index)
+
+    def _refuse_line(self, index: int) -> None:
         if self._local_sdp is not None and index < len(self._local_sdp.media):
             media = list(self._local_sdp.media)
             media[index] = neg.rejected_line(media[index])
