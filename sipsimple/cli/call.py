@@ -71,8 +71,8 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="WAV", help="record the call (both directions) to this WAV file")
     parser.add_argument("--duration", type=float, metavar="S",
                         help="hang up this many seconds after the call was answered")
-    parser.add_argument("--srtp", choices=SRTP_MODES, default="optional",
-                        help="SRTP (SDES): off, optional (offered, default) or mandatory")
+    parser.add_argument("--srtp", choices=SRTP_MODES, default=None,
+                        help="SRTP (SDES): off, optional (offered; the default unless the account says) or mandatory")
     parser.add_argument("--codec", action="append", metavar="NAME", dest="codecs",
                         help="allow this codec (repeat for more, in order of preference; default: all)")
 
@@ -125,12 +125,13 @@ def check_wav(path: str) -> float:
 class CLIAccount:
     """The least a Session needs from an account, made from the command-line options."""
 
-    def __init__(self, settings, srtp_mode: str = "optional", codecs: list[str] | None = None) -> None:
+    def __init__(self, settings, srtp_mode: str | None = None, codecs: list[str] | None = None) -> None:
+        # the options first, then what a configured account says (settings), then the defaults
         self.uri = settings.from_uri()
         self.credentials = settings.credentials
-        self.display_name = None
-        self.srtp_mode = srtp_mode
-        self.audio_codecs = codecs
+        self.display_name = settings.display_name
+        self.srtp_mode = srtp_mode or settings.srtp_mode or "optional"
+        self.audio_codecs = codecs or (list(settings.audio_codecs) if settings.audio_codecs else None)
         self.outbound_proxy = settings.route
 
 

@@ -72,11 +72,11 @@ class MSRPAccount:
     def __init__(self, settings, msrp_relay: str | None = None) -> None:
         self.uri = settings.from_uri()
         self.credentials = settings.credentials
-        self.display_name = None
+        self.display_name = settings.display_name  # from a configured account, if any
         self.srtp_mode = "optional"
         self.audio_codecs = None
         self.outbound_proxy = settings.route
-        self.msrp_relay = msrp_relay
+        self.msrp_relay = msrp_relay or settings.msrp_relay
 
 
 def add_msrp_arguments(parser: argparse.ArgumentParser) -> None:

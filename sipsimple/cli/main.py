@@ -9,6 +9,10 @@ A subcommand module defines::
     def run(args) -> int: ...             # the exit status
 
 and is listed in :data:`COMMANDS` -- adding a subcommand is one line there.
+The global ``--config-dir DIR`` (also accepted after the command) says where the
+configured accounts are (``sipsimple account``); default ``$SIPSIMPLE_CONFIG_DIR``,
+else ``~/.config/sipsimple``.
+
 Exit status: 0 success, 1 the SIP operation failed, 2 bad usage or setup
 (printed as one line ``sipsimple: error: ...``), 130 interrupted.
 """
@@ -21,12 +25,11 @@ import logging
 import sys
 from types import ModuleType
 
-from sipsimple.cli.options import EXIT_USAGE, CLIError, add_common_options
+from sipsimple.cli.options import EXIT_USAGE, CLIError, add_common_options, add_config_dir_option
 
 __all__ = ["COMMANDS", "main", "build_parser"]
 
-# Subcommand modules, in the order 'sipsimple -h' lists them. Planned: call, answer,
-# chat, send-file, receive-files, presence, account, session, and bench (sipsimple.bench).
+# Subcommand modules, in the order 'sipsimple -h' lists them.
 COMMANDS: list[str] = [
     "sipsimple.cli.register",
     "sipsimple.cli.message",
@@ -36,6 +39,8 @@ COMMANDS: list[str] = [
     "sipsimple.cli.send_file",
     "sipsimple.cli.receive_files",
     "sipsimple.cli.presence",
+    "sipsimple.cli.session",
+    "sipsimple.cli.account",
     "sipsimple.cli.demo",
     "sipsimple.bench",
 ]
@@ -59,10 +64,11 @@ def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="sipsimple: SIP SIMPLE client tools (registration, messaging, demo).",
+        description="sipsimple: SIP SIMPLE client tools (accounts, registration, calls, chat, presence, demo).",
         epilog="Run 'sipsimple COMMAND -h' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_config_dir_option(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in commands if commands is not None else COMMANDS:
         module = _load(module_name)

@@ -2,9 +2,10 @@
 
 Common options (added to each subcommand by :func:`add_common_options`)::
 
-    --account USER@DOMAIN   who we are (a sip: URI works too)
+    --account USER@DOMAIN   who we are (a sip: URI works too), or a configured account
     --password PW           digest password of the account
     --proxy HOST:PORT[;transport=udp|tcp|tls]   outbound proxy / registrar
+    --config-dir DIR        where the configured accounts are (also a global option)
     --local-ip ADDR         address to bind (default: the one that routes to the proxy or target)
     --port N                local SIP port for UDP and TCP (default: a free one)
     --tls-ca-file FILE      CAs a TLS server's certificate is checked against
@@ -13,6 +14,16 @@ Common options (added to each subcommand by :func:`add_common_options`)::
     -v / -vv                log at INFO / DEBUG level to stderr
 
 No proxy and no password means direct peer-to-peer use: nothing registers.
+
+Configured accounts (``sipsimple account add``) fill in what the options leave
+out: with no ``--account``, the default account is used; ``--account ID``
+naming a configured account (by id, or by its user part alone) takes its
+password, proxy, display name, digest username, SRTP mode, codecs and MSRP
+relay, each overridden by the option of the same meaning. Given both
+``--password`` and ``--proxy``, ``--account`` is a complete explicit account
+and the configuration is not read. An ``--account`` that is neither
+configured nor complete is an error ("unknown account"), unless its domain is
+an IP address: that is a direct peer-to-peer identity, as it always was.
 
 Errors the user can fix (bad URI, unknown transport, unreachable proxy, the
 Engine not starting) raise :class:`CLIError`; the dispatcher prints them as one
@@ -40,7 +51,7 @@ from typing import Any
 
 __all__ = [
     "CLIError", "Settings", "EventQueue", "StopSignal",
-    "add_common_options", "settings_from_args", "parse_account", "parse_target", "parse_proxy",
+    "add_common_options", "add_config_dir_option", "settings_from_args", "parse_account", "parse_target", "parse_proxy",
     "start_engine", "stop_engine", "format_uri", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
 ]
 
@@ -68,6 +79,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--password", metavar="PW", help="digest password of the account")
     group.add_argument("--proxy", metavar="HOST:PORT[;transport=udp|tcp|tls]",
                        help="outbound proxy and registrar (default: none, direct peer-to-peer)")
+    add_config_dir_option(group, default=argparse.SUPPRESS)
     group.add_argument("--local-ip", metavar="ADDR", help="local IPv4 address to use")
     group.add_argument("--port", metavar="N", type=_port_number, default=0,
                        help="local SIP port for UDP and TCP (default: any free port)")
@@ -75,6 +87,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-verify-tls", action="store_true", help="do not check the TLS server's certificate")
     group.add_argument("--trace", action="store_true", help="print SIP messages to stderr")
     group.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+
+
+def add_config_dir_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: Any = None) -> None:
+    """``--config-dir DIR``; subcommands give ``argparse.SUPPRESS`` so the global option's value stays."""
+    parser.add_argument("--config-dir", metavar="DIR", default=default,
+                        help="configuration directory (default: $SIPSIMPLE_CONFIG_DIR or ~/.config/sipsimple)")
 
 
 def _port_number(text: str) -> int:
@@ -194,6 +212,14 @@ class Settings:
     tls_ca_file: str | None = None
     verify_tls: bool = True
     trace: bool = False
+    # from a configured account (all None/True when the options alone made the account)
+    account_id: str | None = None  # the configured account's id
+    username: str | None = None  # digest username, when not the account's user part
+    display_name: str | None = None
+    srtp_mode: str | None = None
+    audio_codecs: tuple[str, ...] | None = None
+    msrp_relay: str | None = None
+    register: bool = True  # False: 'sipsimple session' does not register the account
 
     @property
     def credentials(self):
@@ -201,7 +227,7 @@ class Settings:
 
         if self.account is None or self.password is None:
             return None
-        return Credentials(self.account.user, self.password)
+        return Credentials(self.username or self.account.user, self.password)
 
     @property
     def peer_to_peer(self) -> bool:
@@ -228,7 +254,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     setup_logging(getattr(args, "verbose", 0))
     settings = Settings(port=getattr(args, "port", 0) or 0, trace=bool(getattr(args, "trace", False)),
                         verify_tls=not getattr(args, "no_verify_tls", False))
-    if getattr(args, "account", None):
+    configured = _configured_account(args)
+    if configured is not None:
+        settings.account = parse_account(configured.id)
+        settings.account_id = configured.id
+        settings.password = configured.password
+        settings.route = configured.route
+        settings.username = configured.username
+        settings.display_name = configured.display_name
+        settings.srtp_mode = configured.srtp_mode
+        settings.audio_codecs = configured.audio_codecs
+        settings.msrp_relay = configured.msrp_relay
+        settings.register = configured.register
+        log.info("using the configured account %s", configured.id)
+    elif getattr(args, "account", None):
         settings.account = parse_account(args.account)
     if getattr(args, "password", None) is not None:
         if settings.account is None:
@@ -252,6 +291,26 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             raise CLIError(f"cannot read --tls-ca-file {ca_file!r}: {exc.strerror}") from None
         settings.tls_ca_file = ca_file
     return settings
+
+
+def _configured_account(args: argparse.Namespace):
+    """The configured account the options leave room for (see the module docstring), or None."""
+    from sipsimple.cli import config
+
+    text = getattr(args, "account", None)
+    password, proxy = getattr(args, "password", None), getattr(args, "proxy", None)
+    config_dir = getattr(args, "config_dir", None)
+    if not text:
+        if password is not None:
+            return None  # '--password needs --account', said by the caller
+        return config.load_account(config_dir, None, required=False)
+    if config.is_short_name(text.strip()):
+        return config.load_account(config_dir, text)
+    if password is not None and proxy is not None:
+        return None  # a complete explicit account
+    uri = parse_account(text)  # a bad address is reported as such, before any lookup
+    complete = password is not None or proxy is not None or config.is_ip_domain(uri.host)
+    return config.load_account(config_dir, f"{uri.user}@{uri.host}", required=not complete)
 
 
 def setup_logging(verbosity: int) -> None:
