@@ -18,6 +18,8 @@ packages=(
     # test peers and tools
     kamailio kamailio-sqlite-modules kamailio-presence-modules kamailio-tls-modules
     sip-tester baresip-core openssl sqlite3 sox
+    # sipsimple bench --profile: samples the media engine's native threads
+    linux-perf
 )
 
 # venv and headers come from Debian only when the Python in use is Debian's own;

@@ -82,6 +82,8 @@ def test_workloads_registered():
     add_arguments(parser)
     args = parser.parse_args(["parse", "--json", "--duration", "1", "--profile", "x"])
     assert (args.workload, args.json, args.duration, args.profile) == ("parse", True, 1.0, "x")
+    args = parser.parse_args(["all", "--quick", "--profile", "--out", "d", "--only", "parse,msrp"])
+    assert (args.workload, args.quick, args.profile, args.out, args.only) == ("all", True, "", "d", "parse,msrp")
 
 
 def test_parse_workload(capsys, tmp_path):
@@ -129,6 +131,13 @@ def test_message_workload(capsys):
     for point in ("sweep_start", "after_sweep", "leak_start", "after_first_batch_idle", "after_second_batch_idle"):
         assert rss[point]["ours"] > 0 and rss[point]["peer"] > 0
     assert "Timer J" in document["details"]["idle_note"]
+    # the per-step series the plots read: one point per step and side, the same figures as the steps
+    [group] = document["details"]["rising"]["groups"]
+    for side in ("ours", "peer"):
+        assert [p["x"] for p in group[side]] == [s["rate"] for s in steps if side in s]
+        assert group[side][0]["achieved_rate"] == first[side]["achieved_rate"]
+        assert group[side][0]["loss_fraction"] == pytest.approx(1 - first[side]["successful"] / first[side]["sent"],
+                                                                abs=1e-6)
     assert document["results"]["highest_clean_rate"]["unit"] == "MESSAGE/s"
 
 

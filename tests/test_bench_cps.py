@@ -42,6 +42,10 @@ def test_cps_smoke(capsys):
         ours = step["ours"]
         assert ours["python_seen"] == ours["sessions_ended"] == ours["successful"]
         assert ours["sessions_failed"] == 0 and ours["still_active"] == 0
+    [group] = document["details"]["rising"]["groups"]
+    for side in ("ours", "peer"):
+        assert [p["x"] for p in group[side]] == [10, 20]
+        assert [p["cpu_s_per_1000"] for p in group[side]] == [s[side]["cpu_s_per_1000"] for s in steps]
     final = document["details"]["endpoint"]["final"]
     assert final["codecs"] == {"PCMU": final["started"]} and final["failed"] == 0
     assert "calls/s" in format_table(document)

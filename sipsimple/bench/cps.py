@@ -35,8 +35,9 @@ import time
 import wave
 from pathlib import Path
 
+from sipsimple.bench import rising
 from sipsimple.bench.endpoint import read_status
-from sipsimple.bench.message import _peers, _ratio, children_cpu, proc_cpu, udp_drops
+from sipsimple.bench.rising import proc_cpu
 
 __all__ = ["run", "DEFAULT_RATES", "GOAL_RATE", "CALL_MS", "FULL_CALLS"]
 
@@ -49,7 +50,7 @@ BARESIP_MAX_CALLS = 255
 
 def _baresip_class():
     """tests.peers.baresip.Baresip, configured for load (imported from the source tree like sipp's helpers)."""
-    _peers()  # puts the source tree on sys.path when needed
+    rising.sipp_peers()  # puts the source tree on sys.path when needed
     from tests.peers.baresip import Baresip
     from tests.peers.ports import free_port_range
 
@@ -178,120 +179,58 @@ class PeerBaresip:
 
 def _load(sipp_module, target, rate: int, count: int, call_ms: int, run_dir: Path) -> dict:
     """``count`` calls of ``call_ms`` at ``rate`` into ``target``; what happened there and at sipp."""
-    before = target.stats()
-    drops0 = udp_drops(target.port)
-    load_cpu0 = children_cpu()
-    t0 = time.monotonic()
-    limit = max(10, int(rate * (call_ms / 1000 + 1) * 2))
-    result = sipp_module.run_sipp("uac", target.address, builtin=True, run_dir=run_dir, service="bob",
-                                  calls=count, rate=rate, timeout=count / rate * 3 + call_ms / 1000 + 30,
-                                  trace=False, extra=["-d", str(call_ms), "-l", str(limit)])
-    wall = time.monotonic() - t0
-    load_cpu = children_cpu() - load_cpu0
-    after = target.settle(before, result.successful)
-    drops1 = udp_drops(target.port)
-    # sipp's CallRate(C) counts the last calls' hold time too: take the rate calls were placed at
-    achieved = result.created / max(wall - call_ms / 1000, 0.001) if result.created else 0.0
-    cpu = after["cpu"] - before["cpu"]
-    step = {
-        "sent": count, "successful": result.successful, "failed": result.failed,
-        "retransmissions": result.retransmissions, "sipp_rc": result.returncode,
-        "achieved_rate": round(achieved, 1), "wall_s": round(wall, 2), "cpu_s": round(cpu, 3),
-        "cpu_s_per_1000": round(cpu / max(result.successful, 1) * 1000, 3),
-        "load_generator_cpu_s": round(load_cpu, 3),
-        "rss_kb": after.get("rss_kb"), "hwm_kb": after.get("hwm_kb"),
-        "udp_drops": drops1 - drops0 if drops0 is not None and drops1 is not None else None,
-    }
-    problems = []
+    def send():
+        limit = max(10, int(rate * (call_ms / 1000 + 1) * 2))
+        return sipp_module.run_sipp("uac", target.address, builtin=True, run_dir=run_dir, service="bob",
+                                    calls=count, rate=rate, timeout=count / rate * 3 + call_ms / 1000 + 30,
+                                    trace=False, extra=["-d", str(call_ms), "-l", str(limit)])
+
+    def achieved(result, wall: float) -> float:
+        # sipp's CallRate(C) counts the last calls' hold time too: take the rate calls were placed at
+        return result.created / max(wall - call_ms / 1000, 0.001) if result.created else 0.0
+
+    step, before, after = rising.measure(target, rate, count, send, achieved)
     if "started" in after:
         step["python_seen"] = after["started"] - before["started"]
         step["sessions_ended"] = after["ended"] - before["ended"]
         step["sessions_failed"] = after["failed"] - before["failed"]
         step["still_active"] = after["active"]
-        if step["python_seen"] < result.successful:
-            problems.append(f"{step['python_seen']} of {result.successful} sessions started")
+        problems = step["problems"]
+        if step["python_seen"] < step["successful"]:
+            problems.append(f"{step['python_seen']} of {step['successful']} sessions started")
         if step["sessions_failed"]:
             problems.append(f"{step['sessions_failed']} sessions failed: {after.get('errors')}")
         if after["active"]:
             problems.append(f"{after['active']} sessions still active")
-    if result.returncode != 0:
-        problems.append(f"sipp rc={result.returncode}")
-    if result.failed:
-        problems.append(f"{result.failed} failed")
-    if result.retransmissions:
-        problems.append(f"{result.retransmissions} retransmissions")
-    if result.successful < count:
-        problems.append(f"{result.successful}/{count} successful")
-    if achieved < 0.9 * rate:
-        problems.append(f"achieved {achieved:.0f}/s of {rate}/s")
-    step["clean"] = not problems
-    if problems:
-        step["problems"] = problems
-    return step
-
-
-def _profile(pid: int, seconds: float, path: str) -> subprocess.Popen | None:
-    """py-spy recording our endpoint's threads for ``seconds`` (at the goal's rate); None if unavailable.
-
-    The format follows the file name: ``.json`` speedscope, ``.txt`` collapsed stacks, else an SVG flame graph.
-    """
-    import shutil
-    import sys
-
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        return None
-    fmt = "speedscope" if path.endswith(".json") else ("raw" if path.endswith(".txt") else "flamegraph")
-    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "200",
-                             "-f", fmt, "-o", path, "--threads", "--idle"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return rising.judge(step)
 
 
 def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = False, call_ms: int = CALL_MS,
-        profile: str | None = None, full_calls: int = FULL_CALLS, **_options) -> dict:
+        full_calls: int = FULL_CALLS, **_options) -> dict:
     """Run the rate sweep (and with ``full`` the 20,000-call RSS check); see the module docstring."""
-    sipp_module, free_port = _peers()
+    sipp_module, free_port = rising.sipp_peers()
     rates = list(rates or DEFAULT_RATES)
     base_dir = Path(tempfile.mkdtemp(prefix="sipsimple-bench-cps-"))
-    sides = ("ours", "peer")
+    sides = rising.SIDES
     targets = {"ours": OurEndpoint(free_port())}
     try:
         targets["peer"] = PeerBaresip(base_dir / "baresip")
     except BaseException:
         targets["ours"].close()
         raise
-    steps: list[dict] = []
-    best = {"ours": None, "peer": None}
-    stopped = {"ours": False, "peer": False}
     rss: dict = {}
     full_run: dict | None = None
-    spy = None
     final: dict = {}
     try:
         time.sleep(0.5)
         rss["start"] = {side: targets[side].stats()["rss_kb"] for side in sides}
-        for index, rate in enumerate(rates):
-            count = max(int(rate * duration), 1)
-            order = ("ours", "peer") if index % 2 == 0 else ("peer", "ours")
-            step: dict = {"rate": rate, "order": list(order)}
-            for side in order:
-                if stopped[side]:
-                    continue
-                if profile and side == "ours" and spy is None and rate == min(max(rates), GOAL_RATE):
-                    spy = _profile(targets["ours"].pid, duration + call_ms / 1000 + 1, profile)
-                step[side] = _load(sipp_module, targets[side], rate, count, call_ms,
-                                   base_dir / f"uac-{side}-{rate}")
-                if step[side]["clean"]:
-                    best[side] = rate
-                else:
-                    stopped[side] = True
-            steps.append(step)
-            if all(stopped.values()):
-                break
+        sweep = rising.sweep(
+            rates, duration, lambda side, rate, count: _load(sipp_module, targets[side], rate, count, call_ms,
+                                                             base_dir / f"uac-{side}-{rate}"))
         rss["after_sweep"] = {side: targets[side].stats()["rss_kb"] for side in sides}
         if full:
-            common = [s["rate"] for s in steps if s.get("ours", {}).get("clean") and s.get("peer", {}).get("clean")]
-            rate = min(max(common), 200) if common else rates[0]
+            common = sweep.highest_common_rate()
+            rate = min(common, 200) if common else rates[0]
             full_run = {"calls": full_calls, "rate": rate}
             for side in sides:
                 step = _load(sipp_module, targets[side], rate, full_calls, call_ms, base_dir / f"full-{side}")
@@ -302,35 +241,21 @@ def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = Fals
             rss["ours_after_malloc_trim"] = targets["ours"].trim().get("rss_kb")
         threads = targets["ours"].stats().get("threads")
     finally:
-        if spy is not None:
-            try:
-                spy.wait(30)
-            except subprocess.TimeoutExpired:
-                spy.kill()
         final = targets["ours"].close()
         targets["peer"].close()
 
-    def cpu_at(side, rate):
-        for step in steps:
-            if step["rate"] == rate and side in step:
-                return step[side]["cpu_s_per_1000"]
-        return None
-
-    def cpu_over_clean(side):
-        cpu = sum(s[side]["cpu_s"] for s in steps if side in s and s[side]["clean"])
-        n = sum(s[side]["successful"] for s in steps if side in s and s[side]["clean"])
-        return round(cpu / n * 1000, 3) if n else None
+    steps, best, stopped = sweep.steps, sweep.best, sweep.stopped
+    cpu_at, cpu_over_clean, ratio = sweep.cpu_at, sweep.cpu_over_clean, rising.ratio
 
     def growth(side, point):
         a, b = rss.get(point, {}).get(side), rss["start"].get(side)
         return a - b if a is not None and b is not None else None
 
-    common = [s["rate"] for s in steps if s.get("ours", {}).get("clean") and s.get("peer", {}).get("clean")]
-    at_rate = max(common) if common else None
+    at_rate = sweep.highest_common_rate()
     results = {
         "highest_clean_rate": {
             "unit": "calls/s", "better": "higher", "ours": best["ours"], "peer": best["peer"],
-            "ratio": _ratio(best["ours"], best["peer"]),
+            "ratio": ratio(best["ours"], best["peer"]),
             "note": f"{call_ms} ms calls; highest rate tried with every call successful, no retransmission"
                     + ("" if stopped["ours"] else "; ours never failed: a lower bound")
                     + ("" if stopped["peer"] else "; the peer never failed: a lower bound")
@@ -338,17 +263,17 @@ def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = Fals
         "cpu_s_per_1000_calls_at_highest_common_rate": {
             "unit": "CPU-s per 1000 calls", "better": "lower", "rate": at_rate,
             "ours": cpu_at("ours", at_rate), "peer": cpu_at("peer", at_rate),
-            "ratio": _ratio(cpu_at("ours", at_rate), cpu_at("peer", at_rate))},
+            "ratio": ratio(cpu_at("ours", at_rate), cpu_at("peer", at_rate))},
         "cpu_s_per_1000_calls_over_clean_steps": {
             "unit": "CPU-s per 1000 calls", "better": "lower",
             "ours": cpu_over_clean("ours"), "peer": cpu_over_clean("peer"),
-            "ratio": _ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
+            "ratio": ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
         "rss_kb_start": {
             "unit": "kB", "better": "lower", "ours": rss["start"]["ours"], "peer": rss["start"]["peer"],
-            "ratio": _ratio(rss["start"]["ours"], rss["start"]["peer"])},
+            "ratio": ratio(rss["start"]["ours"], rss["start"]["peer"])},
         "rss_kb_after_sweep": {
             "unit": "kB", "better": "lower", "ours": rss["after_sweep"]["ours"], "peer": rss["after_sweep"]["peer"],
-            "ratio": _ratio(rss["after_sweep"]["ours"], rss["after_sweep"]["peer"])},
+            "ratio": ratio(rss["after_sweep"]["ours"], rss["after_sweep"]["peer"])},
         "rss_growth_kb_over_sweep": {
             "unit": "kB", "better": "lower", "ours": growth("ours", "after_sweep"),
             "peer": growth("peer", "after_sweep"), "ratio": None,
@@ -357,7 +282,7 @@ def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = Fals
     if full_run is not None:
         results["rss_kb_after_full_run"] = {
             "unit": "kB", "better": "lower", "ours": rss["after_full"]["ours"], "peer": rss["after_full"]["peer"],
-            "ratio": _ratio(rss["after_full"]["ours"], rss["after_full"]["peer"]),
+            "ratio": ratio(rss["after_full"]["ours"], rss["after_full"]["peer"]),
             "note": f"after {full_calls} more calls at {full_run['rate']}/s"}
         results["rss_growth_kb_full_run"] = {
             "unit": "kB", "better": "lower",
@@ -376,16 +301,21 @@ def run(duration: float = 4.0, rates: list[int] | None = None, full: bool = Fals
         "goal": {"rate": GOAL_RATE, "rate_met": bool(best["ours"] and best["ours"] >= GOAL_RATE),
                  "cpu_per_call_le_peer": (ours_cpu <= peer_cpu) if ours_cpu is not None and peer_cpu else None,
                  "rss_flat": flat,
-                 "highest_rate_tried": max((s["rate"] for s in steps), default=None)},
+                 "highest_rate_tried": sweep.highest_rate_tried()},
         "results": results,
         "details": {
             "parameters": {"duration_s": duration, "rates": rates, "call_ms": call_ms, "full": full,
                            "full_calls": full_calls if full else None},
             "steps": steps,
+            "rising": rising.rising_series(
+                steps, x_label="offered rate (calls/s)", group=f"{call_ms} ms calls with audio",
+                metrics=[("achieved_rate", "achieved rate (calls/s)"),
+                         ("cpu_s_per_1000", "CPU-s per 1000 calls"),
+                         ("loss_fraction", "fraction of calls not completed")],
+                sides={"ours": "SessionManager (child process)", "peer": "baresip"}),
             "rss_kb": rss,
             "full_run": full_run,
             "endpoint": {"threads": threads, "final": final},
             "peer": {"program": "baresip", "call_max_calls": BARESIP_MAX_CALLS},
-            "profile": profile,
         },
     }

@@ -23,64 +23,21 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from sipsimple.bench import rising
 from sipsimple.bench.endpoint import read_status
+from sipsimple.bench.rising import proc_cpu
 
 __all__ = ["run", "DEFAULT_RATES", "GOAL_RATE"]
 
 DEFAULT_RATES = (500, 1000, 2000, 3000, 4000, 5000, 6000)
 GOAL_RATE = 4000
 TIMER_J = 32.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _peers():
-    """The sipp helpers of the test rig (tests/peers), importable from a source checkout."""
-    try:
-        from tests.peers import sipp as sipp_module
-        from tests.peers.ports import free_port
-    except ImportError:
-        root = Path(__file__).resolve().parents[2]
-        if not (root / "tests" / "peers" / "sipp.py").exists():
-            raise RuntimeError("the message workload needs the sipp helpers of the source tree "
-                               "(tests/peers/sipp.py); run it from a checkout") from None
-        sys.path.insert(0, str(root))
-        from tests.peers import sipp as sipp_module
-        from tests.peers.ports import free_port
-    return sipp_module, free_port
-
-
-def proc_cpu(pid: int) -> float:
-    """utime + stime of a process in seconds, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def udp_drops(port: int) -> int | None:
-    """Datagrams the kernel dropped for the UDP socket bound to 127.0.0.1:port (receive buffer full)."""
-    needle = f"0100007F:{port:04X}"
-    try:
-        with open("/proc/net/udp") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) > 12 and fields[1] == needle:
-                    return int(fields[-1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Endpoint:
@@ -119,14 +76,15 @@ class Endpoint:
         self.process.stdin.flush()
         return self._read()
 
-    def settle(self, expected: int, timeout: float = 10.0, quiet: float = 2.0) -> dict:
-        """Stats once the count reached ``expected``, or stopped moving for ``quiet`` seconds.
+    def settle(self, before: dict, expected: int, timeout: float = 10.0, quiet: float = 2.0) -> dict:
+        """Stats once the count rose by ``expected`` since ``before``, or stopped moving for ``quiet`` seconds.
 
         ``lag_s`` is how long after the call Python was still catching up.
         """
         t0 = time.monotonic()
         last = self.stats()
         changed = t0
+        expected += before["count"]
         while last["count"] < expected and time.monotonic() - t0 < timeout and time.monotonic() - changed < quiet:
             time.sleep(0.05)
             now = self.stats()
@@ -172,8 +130,8 @@ class SippUAS:
         return {"cpu": proc_cpu(self.pid), "rss_kb": status.get("VmRSS"), "hwm_kb": status.get("VmHWM"),
                 "count": None}
 
-    def settle(self, expected: int, timeout: float = 0.0) -> dict:
-        time.sleep(0.2)
+    def settle(self, before: dict, expected: int) -> dict:
+        time.sleep(0.2)  # sipp answered before its UAC finished: only its CPU accounting is settling
         return self.stats()
 
     def close(self) -> dict:
@@ -183,60 +141,25 @@ class SippUAS:
 
 def _load(sipp_module, target, rate: int, count: int, duration: float, run_dir: Path) -> dict:
     """Send ``count`` MESSAGEs at ``rate`` to ``target``; what happened there and at sipp."""
-    before = target.stats()
-    drops0 = udp_drops(target.port)
-    load_cpu0 = children_cpu()
-    t0 = time.monotonic()
-    result = sipp_module.run_sipp("uac_message.xml", target.address, run_dir=run_dir, service="bench",
-                                  keys={"from_user": "sipp", "body": "benchmark message"}, calls=count,
-                                  rate=rate, timeout=duration * 4 + 20, trace=False)
-    wall = time.monotonic() - t0
-    load_cpu = children_cpu() - load_cpu0
-    after = target.settle(result.successful)
-    drops1 = udp_drops(target.port)
-    try:
-        achieved = float(result.stats.get("CallRate(C)", "") or 0)
-    except ValueError:
-        achieved = 0.0
-    if not achieved:
-        achieved = count / wall
-    cpu = after["cpu"] - before["cpu"]
-    step = {
-        "sent": count, "successful": result.successful, "failed": result.failed,
-        "retransmissions": result.retransmissions, "sipp_rc": result.returncode,
-        "achieved_rate": round(achieved, 1), "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 3),
-        "cpu_s_per_1000": round(cpu / max(result.successful, 1) * 1000, 4),
-        "load_generator_cpu_s": round(load_cpu, 3),
-        "rss_kb": after.get("rss_kb"),
-        "udp_drops": drops1 - drops0 if drops0 is not None and drops1 is not None else None,
-    }
+    def send():
+        return sipp_module.run_sipp("uac_message.xml", target.address, run_dir=run_dir, service="bench",
+                                    keys={"from_user": "sipp", "body": "benchmark message"}, calls=count,
+                                    rate=rate, timeout=duration * 4 + 20, trace=False)
+
+    def achieved(result, wall: float) -> float:
+        try:
+            value = float(result.stats.get("CallRate(C)", "") or 0)
+        except ValueError:
+            value = 0.0
+        return value or count / wall
+
+    step, before, after = rising.measure(target, rate, count, send, achieved)
     if after.get("count") is not None:
         step["python_seen"] = after["count"] - before["count"]
         step["python_lag_s"] = after.get("lag_s")
-    problems = []
-    if result.returncode != 0:
-        problems.append(f"sipp rc={result.returncode}")
-    if result.failed:
-        problems.append(f"{result.failed} failed")
-    if result.retransmissions:
-        problems.append(f"{result.retransmissions} retransmissions")
-    if result.successful < count:
-        problems.append(f"{result.successful}/{count} successful")
-    if "python_seen" in step and step["python_seen"] < result.successful:
-        problems.append(f"python saw {step['python_seen']} of {result.successful}")
-    if achieved < 0.9 * rate:
-        problems.append(f"achieved {achieved:.0f}/s of {rate}/s")
-    step["clean"] = not problems
-    if problems:
-        step["problems"] = problems
-    return step
-
-
-def _ratio(ours, peer):
-    if ours is None or peer is None or not peer:
-        return None
-    return round(ours / peer, 3)
+        if step["python_seen"] < step["successful"]:
+            step["problems"].append(f"python saw {step['python_seen']} of {step['successful']}")
+    return rising.judge(step)
 
 
 class _Targets:
@@ -264,30 +187,6 @@ class _Targets:
             self.final = self.ours.close()
         finally:
             self.peer.close()
-
-
-def _sweep(sipp_module, targets: _Targets, rates: list[int], duration: float, keep_going: bool,
-           base_dir: Path) -> tuple[list[dict], dict, dict]:
-    steps = []
-    best = {"ours": None, "peer": None}
-    stopped = {"ours": False, "peer": False}
-    for index, rate in enumerate(rates):
-        count = max(int(rate * duration), 1)
-        order = ("ours", "peer") if index % 2 == 0 else ("peer", "ours")
-        step = {"rate": rate, "order": list(order)}
-        for side in order:
-            if stopped[side]:
-                continue
-            step[side] = _load(sipp_module, targets[side], rate, count, duration,
-                               base_dir / f"uac-{side}-{rate}")
-            if step[side]["clean"]:
-                best[side] = rate
-            else:
-                stopped[side] = True
-        steps.append(step)
-        if stopped["ours"] and (stopped["peer"] or not keep_going):
-            break
-    return steps, best, stopped
 
 
 def _leak_check(sipp_module, targets: _Targets, count: int, rate: int, idle_wait: float,
@@ -318,7 +217,7 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
         profile: str | None = None, keep_going: bool = False, endpoint_rcvbuf: int | None = None,
         **_options) -> dict:
     """Run the rate sweep, then the RSS check in fresh processes; see the module docstring."""
-    sipp_module, free_port = _peers()
+    sipp_module, free_port = rising.sipp_peers()
     rates = list(rates or DEFAULT_RATES)
     if idle_wait is None:
         idle_wait = TIMER_J + 2 if full else 2.0
@@ -330,7 +229,10 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
     rcvbuf = targets.ours.rcvbuf
     try:
         rss = {"sweep_start": targets.rss()}
-        steps, best, stopped = _sweep(sipp_module, targets, rates, duration, keep_going, base_dir)
+        sweep = rising.sweep(
+            rates, duration, lambda side, rate, count: _load(sipp_module, targets[side], rate, count, duration,
+                                                             base_dir / f"uac-{side}-{rate}"),
+            keep_going=keep_going)
         rss["after_sweep"] = targets.rss()
         threads = targets.ours.stats().get("threads")
     finally:
@@ -345,22 +247,12 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
         targets.close()
     first, second = leak["batches"]
 
-    def cpu_at(side, rate):
-        for step in steps:
-            if step["rate"] == rate and side in step:
-                return step[side]["cpu_s_per_1000"]
-        return None
-
-    def cpu_over_clean(side):
-        cpu = sum(s[side]["cpu_s"] for s in steps if side in s and s[side]["clean"])
-        n = sum(s[side]["successful"] for s in steps if side in s and s[side]["clean"])
-        return round(cpu / n * 1000, 4) if n else None
-
     def diff(a, b):
         return a - b if a is not None and b is not None else None
 
-    common = [s["rate"] for s in steps if s.get("ours", {}).get("clean") and s.get("peer", {}).get("clean")]
-    at_rate = max(common) if common else None
+    steps, best, stopped = sweep.steps, sweep.best, sweep.stopped
+    cpu_at, cpu_over_clean, ratio = sweep.cpu_at, sweep.cpu_over_clean, rising.ratio
+    at_rate = sweep.highest_common_rate()
     growth = {s: diff(second[s]["rss_kb_idle"], first[s]["rss_kb_idle"]) for s in sides}
     held = {s: diff(first[s]["rss_kb_right_after"], leak["start"][s]) for s in sides}
     per_held = {s: round(held[s] / leak_count, 2) if held[s] is not None else None for s in sides}
@@ -369,28 +261,28 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
     results = {
         "highest_clean_rate": {
             "unit": "MESSAGE/s", "better": "higher", "ours": best["ours"], "peer": best["peer"],
-            "ratio": _ratio(best["ours"], best["peer"]),
+            "ratio": ratio(best["ours"], best["peer"]),
             "note": "highest rate tried with no failure, no retransmission, every message seen"
                     + ("" if stopped["peer"] else "; the peer never failed, so its figure is a lower bound")},
         "cpu_s_per_1000_at_highest_common_rate": {
             "unit": "CPU-s per 1000 requests", "better": "lower", "rate": at_rate,
             "ours": cpu_at("ours", at_rate), "peer": cpu_at("peer", at_rate),
-            "ratio": _ratio(cpu_at("ours", at_rate), cpu_at("peer", at_rate))},
+            "ratio": ratio(cpu_at("ours", at_rate), cpu_at("peer", at_rate))},
         "cpu_s_per_1000_over_clean_steps": {
             "unit": "CPU-s per 1000 requests", "better": "lower",
             "ours": cpu_over_clean("ours"), "peer": cpu_over_clean("peer"),
-            "ratio": _ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
+            "ratio": ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
         "rss_kb_after_sweep": {
             "unit": "kB", "better": "lower", "ours": rss["after_sweep"]["ours"], "peer": rss["after_sweep"]["peer"],
-            "ratio": _ratio(rss["after_sweep"]["ours"], rss["after_sweep"]["peer"])},
+            "ratio": ratio(rss["after_sweep"]["ours"], rss["after_sweep"]["peer"])},
         "rss_kb_per_held_transaction": {
             "unit": "kB", "better": "lower", "ours": per_held["ours"], "peer": per_held["peer"],
-            "ratio": _ratio(per_held["ours"], per_held["peer"]),
+            "ratio": ratio(per_held["ours"], per_held["peer"]),
             "note": f"(VmRSS right after {leak_count} transactions at {leak_rate}/s - VmRSS at start) / "
                     f"{leak_count}, fresh processes"},
         "rss_kb_kept_after_idle": {
             "unit": "kB", "better": "lower", "ours": kept["ours"], "peer": kept["peer"],
-            "ratio": _ratio(kept["ours"], kept["peer"]),
+            "ratio": ratio(kept["ours"], kept["peer"]),
             "note": "VmRSS once idle after the first batch - VmRSS at start"
                     + ("" if waited else " (not idle: Timer J not waited for)")},
         "rss_growth_kb_second_batch": {
@@ -402,7 +294,7 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
                        "with a Python observer counting SCEngineGotMessage; peer = sipp UAS (uas_message.xml) "
                        "answering 200; same rates, alternating order, in the same run",
         "goal": {"rate": GOAL_RATE, "rate_met": bool(best["ours"] and best["ours"] >= GOAL_RATE),
-                 "highest_rate_tried": max(s["rate"] for s in steps) if steps else None,
+                 "highest_rate_tried": sweep.highest_rate_tried(),
                  "rss_flat": (growth["ours"] is not None and growth["ours"] <= 1024) if waited else None},
         "results": results,
         "details": {
@@ -414,6 +306,12 @@ def run(duration: float = 5.0, rates: list[int] | None = None, full: bool = Fals
                           f"RSS read only {idle_wait:g} s after each batch: Sofia still holds finished "
                           f"transactions for Timer J (32 s); use --full for the idle figures"),
             "steps": steps,
+            "rising": rising.rising_series(
+                steps, x_label="offered rate (MESSAGE/s)", group="MESSAGE over UDP",
+                metrics=[("achieved_rate", "achieved rate (MESSAGE/s)"),
+                         ("cpu_s_per_1000", "CPU-s per 1000 MESSAGEs"),
+                         ("loss_fraction", "fraction not answered 200")],
+                sides={"ours": "sipsimple Engine (child process)", "peer": "sipp UAS"}),
             "rss_kb": {"sweep_start": rss["sweep_start"], "after_sweep": rss["after_sweep"],
                        "leak_start": leak["start"],
                        "after_first_batch_idle": {s: first[s]["rss_kb_idle"] for s in sides},

@@ -39,6 +39,8 @@ import threading
 import time
 import uuid
 
+from sipsimple.bench.rising import rising_series
+
 __all__ = ["run", "DEFAULT_RATES"]
 
 DEFAULT_RATES = (500, 1000, 2000, 4000)
@@ -239,6 +241,8 @@ def run(json_output: bool = False, duration: float = 3.0, rates: list[int] | Non
                               "failed": report["failed"], "python_seen": seen,
                               "achieved_rate": round(report["sent"] / max(report["send_seconds"], 1e-9), 1),
                               "cpu_s": round(cpu, 3), "cpu_s_per_1000": round(cpu / max(seen, 1) * 1000, 4),
+                              # sent but not both answered 200 and seen by Python
+                              "loss_fraction": round(1 - min(seen, report["answered"], count) / count, 6),
                               "elapsed_s": round(elapsed, 2), "clean": clean, "problems": problems}
             steps.append(step)
             if not step["ours"]["clean"] and not step["peer"]["clean"]:
@@ -275,14 +279,23 @@ def run(json_output: bool = False, duration: float = 3.0, rates: list[int] | Non
             "ours": cpu_over_clean("ours"), "peer": cpu_over_clean("peer"),
             "ratio": _ratio(cpu_over_clean("ours"), cpu_over_clean("peer"))},
     }
+    table_steps = [{"rate": s["rate"], "order": ("ours", "peer"), **{
+        k: {**v, "successful": v["answered"], "retransmissions": 0} for k, v in s.items() if k != "rate"}}
+        for s in steps]
     document = {
         "description": "NOTIFYs per second into Python presence state (ours) vs MESSAGEs (peer), one Engine",
         "results": results,
-        "details": {"steps": [{"rate": s["rate"], "order": ("ours", "peer"), **{
-            k: {**v, "successful": v["answered"], "retransmissions": 0} for k, v in s.items() if k != "rate"}}
-            for s in steps],
+        "details": {
+            "steps": table_steps,
+            "rising": rising_series(
+                table_steps, x_label="offered rate (requests/s)", group="in-dialog NOTIFY vs MESSAGE",
+                metrics=[("achieved_rate", "achieved send rate (requests/s)"),
+                         ("cpu_s_per_1000", "CPU-s per 1000 requests (this process)"),
+                         ("loss_fraction", "fraction not answered or not seen")],
+                sides={"ours": "NOTIFY parsed into presence state", "peer": "MESSAGE, same Engine"}),
             "parse_errors": subscriber.parse_errors,
-            "pidf_parse_us_per_notify": round(subscriber.parse_seconds / max(subscriber.notifies, 1) * 1e6, 1), "last_state": repr(subscriber.state.get("alice")),
+            "pidf_parse_us_per_notify": round(subscriber.parse_seconds / max(subscriber.notifies, 1) * 1e6, 1),
+            "last_state": repr(subscriber.state.get("alice")),
             "duration_per_step_s": duration},
     }
     if json_output:
