@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -55,3 +58,14 @@ def test_docs_exist_and_link():
     readme = (ROOT / "README.md").read_text()
     for name in ("docs/architecture.md", "docs/api.md", "docs/benchmarks.md"):
         assert name in readme, f"README.md does not point to {name}"
+
+
+def test_readme_quick_start_runs(tmp_path):
+    """The README's Python example is a working program: the call starts and the chat message arrives."""
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "quick_start.py").write_text(code)
+    result = subprocess.run([sys.executable, "quick_start.py"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "SIPSIMPLE_CONFIG_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "codec: opus SRTP: True" in result.stdout and "got: hello, me" in result.stdout, result.stdout
