@@ -10,9 +10,8 @@ import stat
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import assert_one_line_error, run_cli
 from tests.peers.ports import free_port
-from tests.test_cli_register import assert_one_line_error
 
 
 @pytest.fixture
@@ -170,3 +169,14 @@ def test_options_override_the_configured_account(config, kamailio):
 def test_clear_errors_with_a_configured_account(config, args, words):
     ok(config("account", "add", "alice@example.com", "--password", "x", "--proxy", "127.0.0.1:5060"))
     assert_one_line_error(config(*args, timeout=30), *words)
+
+
+def test_cli_tests_run_without_the_developers_accounts(config, monkeypatch):
+    # a developer's default account, where SIPSIMPLE_CONFIG_DIR points when the tests start
+    ok(config("account", "add", "dev@example.com", "--password", "x", "--proxy", "127.0.0.1:5060"))
+    monkeypatch.setenv("SIPSIMPLE_CONFIG_DIR", str(config.dir))
+    # cli_env() gives every command an empty configuration directory of its own instead
+    result = run_cli("account", "list")
+    assert result.returncode == 0 and "dev@example.com" not in result.stdout + result.stderr
+    assert "no accounts" in result.stderr
+    assert_one_line_error(run_cli("register", "--once"), "--account")

@@ -7,18 +7,14 @@ line on stderr; its progress is followed line by line on stdout, without sleepin
 
 from __future__ import annotations
 
-import queue
 import re
-import subprocess
-import sys
-import threading
 import wave
 
 import numpy as np
 import pytest
 
 from tests.audio_analysis import dominant_frequency, level_dbfs, read_wav
-from tests.test_cli_message import ROOT, TIMEOUT, cli_env, proxy_args, run_cli
+from tests.cli_helpers import CLIProcess, proxy_args, run_cli
 
 
 def rtp_received(output: str) -> int:
@@ -38,63 +34,8 @@ def write_tone(path, frequency=1000.0, seconds=3.0, rate=48000, level=0.3) -> No
         w.writeframes(samples.tobytes())
 
 
-class Answerer:
-    """A ``sipsimple answer`` subprocess whose output lines are read as they come."""
-
-    def __init__(self, *args: str, stdin: str | None = None) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple", "answer", *args],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, cwd=ROOT, env=cli_env())
-        if stdin is not None:
-            self.process.stdin.write(stdin)
-            self.process.stdin.flush()
-        self.stdout: queue.Queue = queue.Queue()
-        self.stderr: queue.Queue = queue.Queue()
-        self.lines: list[str] = []
-        self.stderr_lines: list[str] = []
-        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    @staticmethod
-    def _read(stream, lines: queue.Queue) -> None:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    def address(self) -> str:
-        """Wait for the ``listening on URI`` line on stderr; the URI."""
-        while True:
-            line = self.stderr.get(timeout=TIMEOUT)
-            if line is None:
-                raise AssertionError(f"answer ended without listening: {self.stderr_lines}")
-            self.stderr_lines.append(line)
-            if line.startswith("listening on "):
-                return line.removeprefix("listening on ")
-
-    def wait_line(self, predicate) -> str:
-        """The first stdout line (not seen before) for which ``predicate`` holds."""
-        while True:
-            line = self.stdout.get(timeout=TIMEOUT)
-            if line is None:
-                raise AssertionError(f"answer ended; output so far: {self.lines}")
-            self.lines.append(line)
-            if predicate(line):
-                return line
-
-    def finish(self) -> tuple[int, str]:
-        """Its exit status and whole stdout, once it exited by itself."""
-        status = self.process.wait(TIMEOUT)
-        while (line := self.stdout.get(timeout=TIMEOUT)) is not None:
-            self.lines.append(line)
-        return status, "\n".join(self.lines)
-
-    def __enter__(self) -> Answerer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+def answerer(*args: str) -> CLIProcess:
+    return CLIProcess("answer", *args)
 
 
 P2P = ("--local-ip", "127.0.0.1")
@@ -146,9 +87,9 @@ def test_call_sends_dtmf_to_baresip(kamailio, bob_baresip):
 def test_call_our_answer_plays_tone_into_recording(tmp_path):
     tone, recording = tmp_path / "tone.wav", tmp_path / "recorded.wav"
     write_tone(tone, 1000.0, seconds=2.0)
-    with Answerer("--auto-answer", "--count", "1", "--record", str(recording), "--account", "bob@127.0.0.1",
+    with answerer("--auto-answer", "--count", "1", "--record", str(recording), "--account", "bob@127.0.0.1",
                   *P2P) as bob:
-        address = bob.address()
+        address = bob.address("stderr")
         assert address.startswith("sip:bob@127.0.0.1:")
         result = run_cli("call", address, "--play", str(tone), "--account", "alice@127.0.0.1", *P2P)
         assert result.returncode == 0, (result.stdout, result.stderr)
@@ -166,8 +107,8 @@ def test_call_our_answer_plays_tone_into_recording(tmp_path):
 
 
 def test_answer_hangs_up_after_duration(tmp_path):
-    with Answerer("--auto-answer", "--count", "1", "--duration", "1", "--codec", "G722", *P2P) as bob:
-        address = bob.address()
+    with answerer("--auto-answer", "--count", "1", "--duration", "1", "--codec", "G722", *P2P) as bob:
+        address = bob.address("stderr")
         result = run_cli("call", address, *P2P)
         assert result.returncode == 0, (result.stdout, result.stderr)
         assert "call ended by the other party" in result.stdout
@@ -177,8 +118,9 @@ def test_answer_hangs_up_after_duration(tmp_path):
 
 
 def test_call_declined_exits_1(tmp_path):
-    with Answerer("--count", "1", *P2P, stdin="n\n") as bob:
-        address = bob.address()
+    with answerer("--count", "1", *P2P) as bob:
+        bob.send("n")  # typed ahead, read when it asks
+        address = bob.address("stderr")
         result = run_cli("call", address, *P2P)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "call failed: 603 Decline" in result.stdout

@@ -7,91 +7,40 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
-from tests.test_cli_message import ROOT, TIMEOUT, cli_env, proxy_args, run_cli
+from tests.cli_helpers import TIMEOUT, CLIProcess, proxy_args, run_cli
 
 P2P = ["--local-ip", "127.0.0.1"]
 
 
-class Background:
-    """A ``sipsimple`` subprocess whose stdout and stderr lines are read as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple", *args], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        cwd=ROOT, env=cli_env())
-        self.stdout: queue.Queue = queue.Queue()
-        self.stderr: queue.Queue = queue.Queue()
-        self.stderr_lines: list[str] = []
-        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    @staticmethod
-    def _read(stream, lines: queue.Queue) -> None:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    def address(self) -> str:
-        while True:
-            line = self.stderr.get(timeout=TIMEOUT)
-            if line is None:
-                raise AssertionError(f"it ended without listening: {self.stderr_lines}")
-            self.stderr_lines.append(line)
-            if line.startswith("listening on "):
-                return line.removeprefix("listening on ")
-
-    def line(self) -> str | None:
-        return self.stdout.get(timeout=TIMEOUT)
-
-    def rest_of_stderr(self) -> list[str]:
-        while True:
-            line = self.stderr.get(timeout=TIMEOUT)
-            if line is None:
-                return self.stderr_lines
-            self.stderr_lines.append(line)
-
-    def __enter__(self) -> Background:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 def test_chat_send_between_two_processes():
-    with Background("chat", "--listen", "--count", "1", "--account", "bob@127.0.0.1", *P2P) as bob:
-        address = bob.address()
+    with CLIProcess("chat", "--listen", "--count", "1", "--account", "bob@127.0.0.1", *P2P) as bob:
+        address = bob.address("stderr")
         result = run_cli("chat", address, "--send", "hello over msrp", "--account", "alice@127.0.0.1", *P2P)
         assert result.returncode == 0, (result.stdout, result.stderr)
         assert "delivered: 200 OK" in result.stderr
-        assert bob.line() == "sip:alice@127.0.0.1: hello over msrp"
+        assert bob.next_line() == "sip:alice@127.0.0.1: hello over msrp"
         assert bob.process.wait(TIMEOUT) == 0
 
 
 def test_chat_interactive_lines_in_and_out():
-    with Background("chat", "--listen", "--count", "2", "--account", "bob@127.0.0.1", *P2P) as bob:
-        address = bob.address()
+    with CLIProcess("chat", "--listen", "--count", "2", "--account", "bob@127.0.0.1", *P2P) as bob:
+        address = bob.address("stderr")
         result = run_cli("chat", address, "--account", "alice@127.0.0.1", *P2P, stdin="first line\nsecond line\n")
         assert result.returncode == 0, (result.stdout, result.stderr)
-        assert [bob.line(), bob.line()] == ["sip:alice@127.0.0.1: first line", "sip:alice@127.0.0.1: second line"]
+        assert [bob.next_line(), bob.next_line()] == ["sip:alice@127.0.0.1: first line", "sip:alice@127.0.0.1: second line"]
         assert bob.process.wait(TIMEOUT) == 0
         assert result.stderr.count("delivered: 200 OK") == 2
 
 
 def test_chat_send_through_kamailio_and_its_msrp_relay(kamailio):
     relay = ["--msrp-relay", kamailio.msrp_relay_uri]
-    with Background("chat", "--listen", "--count", "1", *proxy_args(kamailio, "bob"), *relay) as bob:
-        bob.address()
+    with CLIProcess("chat", "--listen", "--count", "1", *proxy_args(kamailio, "bob"), *relay) as bob:
+        bob.address("stderr")
         result = run_cli("chat", f"bob@{kamailio.domain}", "--send", "relayed", *proxy_args(kamailio, "alice"), *relay)
         assert result.returncode == 0, (result.stdout, result.stderr)
-        assert bob.line() == f"sip:alice@{kamailio.domain}: relayed"
+        assert bob.next_line() == f"sip:alice@{kamailio.domain}: relayed"
         assert bob.process.wait(TIMEOUT) == 0
 
 
@@ -110,16 +59,16 @@ def test_send_file_to_receive_files_with_the_hash_checked(tmp_path: Path):
     source = tmp_path / "photo.jpg"
     source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
     inbox = tmp_path / "inbox"
-    with Background("receive-files", "--dir", str(inbox), "--count", "1", *P2P) as receiver:
-        address = receiver.address()
+    with CLIProcess("receive-files", "--dir", str(inbox), "--count", "1", *P2P) as receiver:
+        address = receiver.address("stderr")
         result = run_cli("send-file", address, str(source), *P2P)
         assert result.returncode == 0, (result.stdout, result.stderr)
         digest = hashlib.sha1(source.read_bytes()).hexdigest().upper()
         expected_hash = "sha-1:" + ":".join(digest[i:i + 2] for i in range(0, 40, 2))
         assert result.stdout.strip() == f"delivered {source} ({source.stat().st_size} bytes, {expected_hash})"
-        assert receiver.line() == f"received {inbox / 'photo.jpg'} ({source.stat().st_size} bytes, {expected_hash})"
-        assert receiver.process.wait(TIMEOUT) == 0
-        assert any(line.startswith("incoming file 'photo.jpg'") for line in receiver.rest_of_stderr())
+        assert receiver.next_line() == f"received {inbox / 'photo.jpg'} ({source.stat().st_size} bytes, {expected_hash})"
+        assert receiver.finish()[0] == 0
+        assert any(line.startswith("incoming file 'photo.jpg'") for line in receiver.stderr_lines)
         assert "progress: 100%" in result.stderr
     assert (inbox / "photo.jpg").read_bytes() == source.read_bytes()
     assert os.listdir(inbox) == ["photo.jpg"]

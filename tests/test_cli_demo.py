@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import signal
@@ -12,14 +11,12 @@ import sys
 import threading
 import time
 import wave
-from pathlib import Path
 
 import pytest
 
 from tests.audio_analysis import dominant_frequency, level_dbfs, read_wav
+from tests.cli_helpers import ROOT, TIMEOUT, cli_env, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 60
 DEMO_BUDGET = 20.0  # seconds a demo run may take (about 3 s on an idle machine)
 
 # what the summary must show, in this order (the direct demo)
@@ -38,17 +35,6 @@ SERVER_ITEMS = ["local Kamailio started: ", "engine started: ", "accounts: alice
                 "presence: bob publishes: PUBLISH 200", "presence: alice watches bob: SUBSCRIBE via Kamailio 200",
                 *CALL_ITEMS, "alice unregisters: 200", "bob unregisters: 200", "presence: removed at the server: ",
                 "engine stopped: "]
-
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def run_cli(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sipsimple", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=cli_env())
 
 
 def summary(stdout: str) -> list[str]:

@@ -5,107 +5,37 @@ The listener's readiness and address come from its ``listening on sip:...`` line
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import TIMEOUT, CLIProcess, proxy_args, run_cli
 from tests.peers.ports import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 60
 
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_cli(*args: str, timeout: float = TIMEOUT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sipsimple", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=cli_env(), input=stdin)
-
-
-def proxy_args(kamailio, user: str, transport: str = "udp", password: str | None = None) -> list[str]:
-    port = kamailio.tls_port if transport == "tls" else kamailio.port
-    args = ["--account", f"{user}@{kamailio.domain}", "--password",
-            kamailio.users[user] if password is None else password,
-            "--proxy", f"{kamailio.host}:{port};transport={transport}", "--local-ip", "127.0.0.1"]
-    if transport == "tls":
-        args += ["--tls-ca-file", str(kamailio.ca_file)]
-    return args
-
-
-class Listener:
-    """A ``sipsimple message --listen`` subprocess whose output lines are read as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple", "message", "--listen", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        cwd=ROOT, env=cli_env())
-        self.stdout: queue.Queue = queue.Queue()
-        self.stderr: queue.Queue = queue.Queue()
-        self.stderr_lines: list[str] = []
-        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    @staticmethod
-    def _read(stream, lines: queue.Queue) -> None:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    def address(self) -> str:
-        """Wait for the ``listening on URI`` line on stderr; the URI."""
-        while True:
-            line = self.stderr.get(timeout=TIMEOUT)
-            if line is None:
-                raise AssertionError(f"listener ended without listening: {self.stderr_lines}")
-            self.stderr_lines.append(line)
-            if line.startswith("listening on "):
-                return line.removeprefix("listening on ")
-
-    def line(self) -> str | None:
-        return self.stdout.get(timeout=TIMEOUT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> Listener:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def listener(*args: str) -> CLIProcess:
+    return CLIProcess("message", "--listen", *args)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 def test_message_through_kamailio(kamailio, transport):
-    with Listener("--count", "1", *proxy_args(kamailio, "bob", transport)) as bob:
-        address = bob.address()
+    with listener("--count", "1", *proxy_args(kamailio, "bob", transport)) as bob:
+        address = bob.address("stderr")
         assert address.startswith("sip:bob@127.0.0.1:")
         assert any(line.startswith("registered sip:bob@127.0.0.1: 200") for line in bob.stderr_lines)
         result = run_cli("message", f"bob@{kamailio.domain}", "hello", *proxy_args(kamailio, "alice", transport))
         assert result.returncode == 0, (result.stdout, result.stderr)
         assert result.stdout.strip() == f"message to sip:bob@{kamailio.domain} delivered: 200 OK"
-        assert bob.line() == f"sip:alice@{kamailio.domain}: hello"
+        assert bob.next_line() == f"sip:alice@{kamailio.domain}: hello"
         assert bob.process.wait(TIMEOUT) == 0  # --count 1 reached; it unregistered and left
 
 
 def test_message_bare_user_takes_account_domain(kamailio):
-    with Listener("--count", "1", *proxy_args(kamailio, "carol")) as carol:
-        carol.address()
+    with listener("--count", "1", *proxy_args(kamailio, "carol")) as carol:
+        carol.address("stderr")
         result = run_cli("message", "carol", "hi carol", *proxy_args(kamailio, "alice"))
         assert result.returncode == 0, (result.stdout, result.stderr)
-        assert carol.line() == f"sip:alice@{kamailio.domain}: hi carol"
+        assert carol.next_line() == f"sip:alice@{kamailio.domain}: hi carol"
         assert carol.process.wait(TIMEOUT) == 0
 
 
@@ -124,35 +54,35 @@ def test_message_wrong_password(kamailio):
 
 
 def test_message_peer_to_peer():
-    with Listener("--count", "2", "--account", "bob@127.0.0.1", "--local-ip", "127.0.0.1") as bob:
-        address = bob.address()
+    with listener("--count", "2", "--account", "bob@127.0.0.1", "--local-ip", "127.0.0.1") as bob:
+        address = bob.address("stderr")
         assert address.startswith("sip:bob@127.0.0.1:")
         result = run_cli("message", address, "héllo, direct", "--account", "alice@127.0.0.1", "--local-ip", "127.0.0.1")
         assert result.returncode == 0, (result.stdout, result.stderr)
         assert "delivered: 200 OK" in result.stdout
-        assert bob.line() == "sip:alice@127.0.0.1: héllo, direct"
+        assert bob.next_line() == "sip:alice@127.0.0.1: héllo, direct"
         # the same port takes TCP too; the text may come from stdin
         target = address.removeprefix("sip:") + ";transport=tcp"
         result = run_cli("message", target, "-", "--account", "alice@127.0.0.1", "--local-ip", "127.0.0.1",
                          stdin="over tcp\n")
         assert result.returncode == 0, (result.stdout, result.stderr)
-        assert bob.line() == "sip:alice@127.0.0.1: over tcp"
+        assert bob.next_line() == "sip:alice@127.0.0.1: over tcp"
         assert bob.process.wait(TIMEOUT) == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_listen_until_signal(signum):
-    with Listener("--local-ip", "127.0.0.1") as listener:
-        address = listener.address()
+    with listener("--local-ip", "127.0.0.1") as anyone:
+        address = anyone.address("stderr")
         assert address.startswith("sip:127.0.0.1:")
-        listener.process.send_signal(signum)
-        assert listener.process.wait(TIMEOUT) == 0
-        assert listener.line() is None  # nothing printed on stdout
+        anyone.process.send_signal(signum)
+        assert anyone.process.wait(TIMEOUT) == 0
+        assert anyone.next_line() is None  # nothing printed on stdout
 
 
 def test_listen_registered_until_signal(kamailio):
-    with Listener(*proxy_args(kamailio, "bob")) as bob:
-        bob.address()
+    with listener(*proxy_args(kamailio, "bob")) as bob:
+        bob.address("stderr")
         bob.process.send_signal(signal.SIGTERM)
         assert bob.process.wait(TIMEOUT) == 0
     # bob is gone from the location table: a message to him now fails

@@ -6,68 +6,21 @@ The watcher's readiness comes from its ``watching sip:...`` line on stderr, the 
 
 from __future__ import annotations
 
-import queue
 import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 
+from tests.cli_helpers import TIMEOUT, CLIProcess, proxy_args, run_cli
 from tests.test_account_presence import wait_presentity_gone
-from tests.test_cli_message import ROOT, TIMEOUT, cli_env, proxy_args, run_cli
-
-
-class Process:
-    """A ``sipsimple presence ...`` subprocess whose output lines are read as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple", "presence", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        cwd=ROOT, env=cli_env())
-        self.stdout: queue.Queue = queue.Queue()
-        self.stderr: queue.Queue = queue.Queue()
-        self.seen: dict[str, list[str]] = {"stdout": [], "stderr": []}
-        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
-            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
-
-    @staticmethod
-    def _read(stream, lines: queue.Queue) -> None:
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    def wait_line(self, prefix: str, stream: str = "stdout") -> str:
-        """The next line of ``stream`` starting with ``prefix`` (earlier ones are kept in ``seen``)."""
-        lines = self.stdout if stream == "stdout" else self.stderr
-        while True:
-            line = lines.get(timeout=TIMEOUT)
-            if line is None:
-                raise AssertionError(f"ended without {prefix!r}: {self.seen}")
-            self.seen[stream].append(line)
-            if line.startswith(prefix):
-                return line
-
-    def rest(self, stream: str = "stdout") -> list[str]:
-        """What is left of ``stream`` once the process ended."""
-        lines = self.stdout if stream == "stdout" else self.stderr
-        rest = []
-        while (line := lines.get(timeout=TIMEOUT)) is not None:
-            rest.append(line)
-        return rest
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
 def processes():
-    started: list[Process] = []
+    """Starts ``sipsimple presence ARGS...`` processes, killed at the end of the test if still running."""
+    started: list[CLIProcess] = []
 
-    def start(*args: str) -> Process:
-        process = Process(*args)
+    def start(*args: str) -> CLIProcess:
+        process = CLIProcess("presence", *args)
         started.append(process)
         return process
 
@@ -100,7 +53,7 @@ def test_publish_with_wrong_password_fails_with_the_code(kamailio):
 def test_watch_sees_open_then_closed_as_another_process_publishes(kamailio, processes, transport):
     wait_presentity_gone(kamailio, "alice")  # an earlier removal must not be the first change seen
     watcher = processes("watch", "alice", "--count", "2", *proxy_args(kamailio, "bob", transport))
-    assert watcher.wait_line("watching ", "stderr") == f"watching sip:alice@{kamailio.domain}"
+    assert watcher.wait_line("watching ", stream="stderr") == f"watching sip:alice@{kamailio.domain}"
     # kept up until SIGTERM, which removes the publication
     publisher = processes("publish", "--status", "open", "--note", f"hello over {transport}",
                           "--activity", "busy", *proxy_args(kamailio, "alice", transport))

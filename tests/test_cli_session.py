@@ -13,9 +13,8 @@ import signal
 import pytest
 
 from tests.audio_analysis import dominant_frequency, level_dbfs, read_wav
-from tests.cli_helpers import CLIProcess, run_cli
+from tests.cli_helpers import CLIProcess, assert_one_line_error, run_cli
 from tests.peers.ports import free_port
-from tests.test_cli_register import assert_one_line_error
 
 P2P = ["--local-ip", "127.0.0.1"]
 

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
-import sys
-import threading
 import time
 
 from sipsimple.cli.call import (
@@ -40,26 +37,21 @@ from sipsimple.cli.call import (
     check_media_arguments,
     end_session,
 )
+from sipsimple.cli.incoming import check_listening, start_listening, stop_listening
 from sipsimple.cli.options import (
     EXIT_FAILURE,
     EXIT_OK,
-    CLIError,
     EventQueue,
+    StdinLines,
     StopSignal,
-    err,
+    engine_running,
     out,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "answer"
 HELP = "wait for audio calls and answer them (auto-answer, play/record WAV files)"
 DESCRIPTION = __doc__
-
-REGISTER_TIMEOUT = 35.0
-UNREGISTER_TIMEOUT = 5.0
-REGISTRATION_EVENTS = ("SCRegistrationDidSucceed", "SCRegistrationDidFail", "SCRegistrationDidEnd")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,36 +68,11 @@ def recording_path(base: str | None, number: int) -> str | None:
     return f"{root}-{number}{ext or '.wav'}"
 
 
-class _Answers:
-    """Lines typed on stdin, read by a daemon thread so the main loop stays responsive."""
-
-    def __init__(self) -> None:
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, name="answer-stdin", daemon=True).start()
-
-    def _read(self) -> None:
-        for line in sys.stdin:
-            self.lines.put(line.strip().lower())
-        self.lines.put(None)
-
-    def get(self) -> str | None | bool:
-        """The next reply, None at end of input, False when nothing was typed yet."""
-        try:
-            return self.lines.get_nowait()
-        except queue.Empty:
-            return False
-
-
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     codecs = check_media_arguments(args)
-    if args.count is not None and args.count < 1:
-        raise CLIError(f"invalid --count {args.count}: expected 1 or more")
-    if settings.account is None and (settings.route is not None or settings.password is not None):
-        raise CLIError("answering through a proxy needs --account USER@DOMAIN")
-    must_register = settings.account is not None and not settings.peer_to_peer
-    with StopSignal() as stop:
-        engine = start_engine(settings, target=settings.account)
+    check_listening(settings, args.count, doing="answering")
+    with engine_running(settings, target=settings.account) as stop:
         try:
             from sipsimple.session import SessionManager
 
@@ -114,58 +81,20 @@ def run(args: argparse.Namespace) -> int:
             events = EventQueue().observe(("SCSessionNewIncoming",) + SESSION_EVENTS)
             events.observe(("WavePlayerDidEnd",))
             registration = None
-            user = settings.account.user if settings.account else None
             try:
-                if must_register:
-                    registration, contact = _register(settings, events, stop)
-                    if registration is None:
-                        return EXIT_FAILURE
-                else:
-                    contact = engine.contact_uri(user)
-                err(f"listening on {contact}")
-                status = _answer_loop(events, stop, args, account)
+                registration, contact = start_listening(settings, events, stop)
+                if contact is None:
+                    return EXIT_FAILURE
+                return _answer_loop(events, stop, args, account)
             finally:
-                if registration is not None:
-                    _unregister(registration, events)
+                stop_listening(registration, events)
                 events.close()
-            return status
         finally:
             _stop_media()
-            stop_engine()
-
-
-def _register(settings, events: EventQueue, stop: StopSignal):
-    """Register; (registration, contact) on success, (None, None) after printing the failure."""
-    from sipsimple.core import Engine, Registration, SIPCoreError
-
-    registration = Registration(settings.account, settings.credentials, route=settings.route)
-    events.observe(REGISTRATION_EVENTS, sender=registration)
-    try:
-        registration.register()
-    except SIPCoreError as exc:
-        raise CLIError(f"cannot register: {exc}") from None
-    result = events.wait_for(lambda n: n.name in REGISTRATION_EVENTS, REGISTER_TIMEOUT, stop)
-    if result is None or result.name != "SCRegistrationDidSucceed":
-        why = ("interrupted" if stop else "no response") if result is None else \
-            f"{result.data.code} {result.data.reason}"
-        err(f"registration of {settings.account} failed: {why}")
-        _unregister(registration, events)
-        return None, None
-    contact = result.data.contact_header.uri if result.data.contact_header is not None else \
-        Engine().contact_uri(settings.account.user, registration.contact_transport)
-    err(f"registered {settings.account}: {result.data.code} {result.data.reason}")
-    return registration, contact
-
-
-def _unregister(registration, events: EventQueue) -> None:
-    if registration.is_registered:
-        registration.end()
-        events.wait_for(lambda n: n.name == "SCRegistrationDidEnd" and n.sender is registration,
-                        UNREGISTER_TIMEOUT)
 
 
 def _answer_loop(events: EventQueue, stop: StopSignal, args: argparse.Namespace, account: CLIAccount) -> int:
-    answers = None if args.auto_answer else _Answers()
+    answers = None if args.auto_answer else StdinLines("answer-stdin")
     handled = 0
     failed = False
     current = None  # the call being handled
@@ -215,7 +144,7 @@ def _answer_loop(events: EventQueue, stop: StopSignal, args: argparse.Namespace,
             reply = answers.get()
             if reply is not False:
                 asking = False
-                if reply in ("y", "yes"):
+                if reply is not None and reply.strip().lower() in ("y", "yes"):
                     _accept(current)
                 else:
                     out("declining")

@@ -39,11 +39,10 @@ from sipsimple.cli.options import (
     CLIError,
     EventQueue,
     StopSignal,
+    engine_running,
     out,
     parse_target,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "call"
@@ -338,8 +337,7 @@ def run(args: argparse.Namespace) -> int:
     bad = [d for d in digits if d not in DTMF_DIGITS]
     if bad:
         raise CLIError(f"invalid --dtmf {args.dtmf!r}: expected digits 0-9 * # A-D")
-    with StopSignal() as stop:
-        start_engine(settings, target=target)
+    with engine_running(settings, target=target) as stop:
         try:
             SessionManager()
             account = CLIAccount(settings, args.srtp, codecs)
@@ -360,7 +358,6 @@ def run(args: argparse.Namespace) -> int:
                 events.close()
         finally:
             _stop_media()
-            stop_engine()
 
 
 def _run_call(session, events: EventQueue, monitor: CallMonitor, stop: StopSignal, args, digits: str) -> int:

@@ -26,24 +26,22 @@ or the message failed, 2 usage errors.
 from __future__ import annotations
 
 import argparse
-import queue
-import sys
-import threading
 import time
 from typing import Any
 
+from sipsimple.cli.incoming import check_listening, start_listening, stop_listening
 from sipsimple.cli.options import (
     EXIT_FAILURE,
     EXIT_OK,
     CLIError,
     EventQueue,
+    StdinLines,
     StopSignal,
+    engine_running,
     err,
     out,
     parse_target,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "chat"
@@ -54,9 +52,6 @@ CONNECT_TIMEOUT = 40.0
 SEND_TIMEOUT = 30.0
 END_TIMEOUT = 10.0
 LINGER = 5.0  # after --count, how long the other party gets to hang up first
-REGISTER_TIMEOUT = 35.0
-UNREGISTER_TIMEOUT = 5.0
-REGISTRATION_EVENTS = ("SCRegistrationDidSucceed", "SCRegistrationDidFail", "SCRegistrationDidEnd")
 
 CHAT_EVENTS = ("SCSessionNewIncoming", "SCSessionDidStart", "SCSessionDidFail", "SCSessionDidEnd",
                "SCSessionGotMessage", "SCSessionDidDeliverMessage", "SCSessionDidNotDeliverMessage",
@@ -96,52 +91,12 @@ def check_msrp_relay(value: str | None) -> str | None:
     return value
 
 
-def register(settings, events: EventQueue, stop: StopSignal):
-    """Register when the options say so; (registration or None, contact URI). CLIError/None on failure."""
-    from sipsimple.core import Engine, Registration, SIPCoreError
-
-    user = settings.account.user if settings.account else None
-    if settings.account is None or settings.peer_to_peer:
-        return None, Engine().contact_uri(user)
-    registration = Registration(settings.account, settings.credentials, route=settings.route)
-    events.observe(REGISTRATION_EVENTS, sender=registration)
-    try:
-        registration.register()
-    except SIPCoreError as exc:
-        raise CLIError(f"cannot register: {exc}") from None
-    result = events.wait_for(lambda n: n.name in REGISTRATION_EVENTS, REGISTER_TIMEOUT, stop)
-    if result is None or result.name != "SCRegistrationDidSucceed":
-        why = ("interrupted" if stop else "no response") if result is None else \
-            f"{result.data.code} {result.data.reason}"
-        err(f"registration of {settings.account} failed: {why}")
-        unregister(registration, events)
-        return None, None
-    contact = result.data.contact_header.uri if result.data.contact_header is not None else \
-        Engine().contact_uri(user, registration.contact_transport)
-    err(f"registered {settings.account}: {result.data.code} {result.data.reason}")
-    return registration, contact
-
-
-def unregister(registration, events: EventQueue) -> None:
-    if registration is not None and registration.is_registered:
-        registration.end()
-        events.wait_for(lambda n: n.name == "SCRegistrationDidEnd" and n.sender is registration,
-                        UNREGISTER_TIMEOUT)
-
-
 def end_session(session, events: EventQueue, timeout: float = END_TIMEOUT) -> None:
     """Hang up ``session`` (if still up) and wait for its SCSessionDidEnd."""
     if session is None or session.state in ("NULL", "TERMINATED"):
         return
     session.end()
     events.wait_for(lambda n: n.name == "SCSessionDidEnd" and n.sender is session, timeout)
-
-
-def listening_setup(args: argparse.Namespace, settings) -> None:
-    if settings.account is None and (settings.route is not None or settings.password is not None):
-        raise CLIError("listening through a proxy needs --account USER@DOMAIN")
-    if getattr(args, "count", None) is not None and args.count < 1:
-        raise CLIError(f"invalid --count {args.count}: expected 1 or more")
 
 
 # ------------------------------------------------------------------- chat
@@ -166,35 +121,13 @@ def format_message(session, data) -> str:
     return f"{who}: [{data.content_type}, {len(content)} bytes]"
 
 
-class _Lines:
-    """Lines typed on stdin, read by a daemon thread; None marks the end of input."""
-
-    def __init__(self) -> None:
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, name="chat-stdin", daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for line in sys.stdin:
-                self.lines.put(line.rstrip("\r\n"))
-        finally:
-            self.lines.put(None)
-
-    def get(self) -> str | None | bool:
-        """The next line, None at end of input, False when nothing is there yet."""
-        try:
-            return self.lines.get_nowait()
-        except queue.Empty:
-            return False
-
-
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     relay = check_msrp_relay(args.msrp_relay)
     if args.listen:
         if args.target is not None or args.send is not None:
             raise CLIError("--listen takes no TARGET or --send")
-        listening_setup(args, settings)
+        check_listening(settings, args.count)
     else:
         if args.target is None:
             raise CLIError("chat needs TARGET (or --listen)")
@@ -204,33 +137,28 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"invalid --timeout {args.timeout:g}")
     target = parse_target(args.target, settings.account.host if settings.account else None) \
         if args.target else None
-    with StopSignal() as stop:
-        start_engine(settings, target=target or settings.account)
-        try:
-            from sipsimple.session import Session, SessionManager
+    with engine_running(settings, target=target or settings.account) as stop:
+        from sipsimple.session import Session, SessionManager
 
-            SessionManager()
-            account = MSRPAccount(settings, relay)
-            events = EventQueue().observe(CHAT_EVENTS)
-            registration = None
-            try:
-                if args.listen:
-                    registration, contact = register(settings, events, stop)
-                    if contact is None:
-                        return EXIT_FAILURE
-                    err(f"listening on {contact}")
-                    return Chat(events, stop, account, count=args.count).run(None)
-                session = Session(account)
-                routes = [settings.route] if settings.route is not None else []
-                session.connect(target, routes, chat=True)
-                err(f"calling {target}")
-                chat = Chat(events, stop, account, send=args.send, timeout=args.timeout)
-                return chat.run(session)
-            finally:
-                unregister(registration, events)
-                events.close()
+        SessionManager()
+        account = MSRPAccount(settings, relay)
+        events = EventQueue().observe(CHAT_EVENTS)
+        registration = None
+        try:
+            if args.listen:
+                registration, contact = start_listening(settings, events, stop)
+                if contact is None:
+                    return EXIT_FAILURE
+                return Chat(events, stop, account, count=args.count).run(None)
+            session = Session(account)
+            routes = [settings.route] if settings.route is not None else []
+            session.connect(target, routes, chat=True)
+            err(f"calling {target}")
+            chat = Chat(events, stop, account, send=args.send, timeout=args.timeout)
+            return chat.run(session)
         finally:
-            stop_engine()
+            stop_listening(registration, events)
+            events.close()
 
 
 class Chat:
@@ -248,7 +176,7 @@ class Chat:
     def run(self, session) -> int:
         self.session = session
         listening = session is None
-        lines = _Lines() if self.send is None else None
+        lines = StdinLines("chat-stdin") if self.send is None else None
         deadline = time.monotonic() + self.timeout if self.send is not None else None
         if self.send is not None:
             self.pending.add(session.send_message(self.send))  # queued until the chat is up

@@ -29,28 +29,19 @@ import os
 import sys
 import time
 
-from sipsimple.cli.chat import (
-    END_TIMEOUT,
-    MSRPAccount,
-    add_msrp_arguments,
-    check_msrp_relay,
-    end_session,
-    listening_setup,
-    register,
-    unregister,
-)
+from sipsimple.cli.chat import END_TIMEOUT, MSRPAccount, add_msrp_arguments, check_msrp_relay, end_session
+from sipsimple.cli.incoming import check_listening, start_listening, stop_listening
 from sipsimple.cli.options import (
     EXIT_FAILURE,
     EXIT_OK,
     CLIError,
     EventQueue,
     StopSignal,
+    engine_running,
     err,
     out,
     parse_target,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 FILE_EVENTS = ("SCSessionNewIncoming", "SCSessionDidStart", "SCSessionDidFail", "SCSessionDidEnd",
@@ -120,22 +111,18 @@ def run_send(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(f"cannot send {args.file!r}: {exc.strerror}") from None
     target = parse_target(args.target, settings.account.host if settings.account else None)
-    with StopSignal() as stop:
-        start_engine(settings, target=target)
-        try:
-            from sipsimple.session import Session, SessionManager
+    with engine_running(settings, target=target) as stop:
+        from sipsimple.session import Session, SessionManager
 
-            SessionManager()
-            session = Session(MSRPAccount(settings, relay))
-            events = EventQueue().observe(FILE_EVENTS, sender=session)
-            try:
-                session.connect(target, [settings.route] if settings.route is not None else [], file=path)
-                err(f"offering {os.path.basename(path)} ({os.path.getsize(path)} bytes) to {target}")
-                return _send_loop(session, events, stop)
-            finally:
-                events.close()
+        SessionManager()
+        session = Session(MSRPAccount(settings, relay))
+        events = EventQueue().observe(FILE_EVENTS, sender=session)
+        try:
+            session.connect(target, [settings.route] if settings.route is not None else [], file=path)
+            err(f"offering {os.path.basename(path)} ({os.path.getsize(path)} bytes) to {target}")
+            return _send_loop(session, events, stop)
         finally:
-            stop_engine()
+            events.close()
 
 
 def _send_loop(session, events: EventQueue, stop: StopSignal) -> int:
@@ -182,7 +169,7 @@ def add_receive_arguments(parser: argparse.ArgumentParser) -> None:
 def run_receive(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     relay = check_msrp_relay(args.msrp_relay)
-    listening_setup(args, settings)
+    check_listening(settings, args.count)
     directory = os.path.abspath(args.dir)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -190,26 +177,21 @@ def run_receive(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot use --dir {args.dir!r}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK):
         raise CLIError(f"cannot use --dir {args.dir!r}: not writable")
-    with StopSignal() as stop:
-        start_engine(settings, target=settings.account)
-        try:
-            from sipsimple.session import SessionManager
+    with engine_running(settings, target=settings.account) as stop:
+        from sipsimple.session import SessionManager
 
-            SessionManager()
-            account = MSRPAccount(settings, relay)
-            events = EventQueue().observe(FILE_EVENTS)
-            registration = None
-            try:
-                registration, contact = register(settings, events, stop)
-                if contact is None:
-                    return EXIT_FAILURE
-                err(f"listening on {contact}")
-                return _receive_loop(events, stop, account, directory, args.count)
-            finally:
-                unregister(registration, events)
-                events.close()
+        SessionManager()
+        account = MSRPAccount(settings, relay)
+        events = EventQueue().observe(FILE_EVENTS)
+        registration = None
+        try:
+            registration, contact = start_listening(settings, events, stop)
+            if contact is None:
+                return EXIT_FAILURE
+            return _receive_loop(events, stop, account, directory, args.count)
         finally:
-            stop_engine()
+            stop_listening(registration, events)
+            events.close()
 
 
 def _receive_loop(events: EventQueue, stop: StopSignal, account, directory: str, count: int | None) -> int:

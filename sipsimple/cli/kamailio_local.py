@@ -16,7 +16,8 @@ stays in a temporary directory that :meth:`LocalKamailio.stop` removes.
         ... register sip:alice@127.0.0.1 via 127.0.0.1:server.port ...
 
 ``python -m sipsimple.cli.kamailio_local`` runs one until Ctrl-C, for manual tests.
-(The test suite uses the fuller rig in ``tests/peers/kamailio.py``: presence, MSRP relay, TLS.)
+The test suite's fuller rig (``tests/peers/kamailio.py``: MSRP relay, TLS, presence in SQLite)
+writes its own configuration but runs it with :class:`KamailioProcess`, as this one does.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
-__all__ = ["LocalKamailio", "KamailioError", "USERS"]
+__all__ = ["LocalKamailio", "KamailioProcess", "KamailioError", "USERS", "options_ok"]
 
 HOST = "127.0.0.1"
 USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
@@ -167,7 +170,17 @@ class KamailioError(RuntimeError):
     """Kamailio is missing or did not start; the message says why (with the tail of its log)."""
 
 
-def _module_path() -> str:
+def kamailio_program() -> str:
+    """The path of the ``kamailio`` program; KamailioError when it is not installed."""
+    program = shutil.which("kamailio") or next(
+        (p for p in ("/usr/sbin/kamailio", "/usr/local/sbin/kamailio") if os.access(p, os.X_OK)), None)
+    if program is None:
+        raise KamailioError("kamailio is not installed (apt-get install kamailio, or make install-deps)")
+    return program
+
+
+def module_path() -> str:
+    """The directory of Kamailio's modules (with a trailing slash, as ``mpath`` wants it)."""
     for path in sorted(glob.glob("/usr/lib/*/kamailio/modules")) + ["/usr/lib/kamailio/modules"]:
         if os.path.exists(os.path.join(path, "tm.so")):
             return path + "/"
@@ -218,70 +231,71 @@ def options_ok(host: str, port: int, timeout: float = 0.2) -> bool:
                 reply = sock.recv(65535)
                 if tag.encode() in reply:
                     return reply.startswith(b"SIP/2.0 200 ")
-        except OSError:
+        except OSError:  # timeout, or ICMP port unreachable while it is still starting
             return False
 
 
-class LocalKamailio:
-    """One Kamailio process on 127.0.0.1; ``host``/``port`` are valid after :meth:`start`."""
+class KamailioProcess:
+    """One Kamailio process on ``host`` run from ``run_dir/kamailio.cfg``: started, waited for, stopped.
 
-    users = USERS
+    A subclass writes the configuration in :meth:`_write_config`, choosing its ports
+    (``port`` is the SIP one, UDP and TCP), and calls :meth:`_run`. Everything Kamailio
+    writes (its log included) stays in ``run_dir``.
+    """
 
-    def __init__(self, users: dict[str, str] | None = None, presence: bool = True) -> None:
-        if users is not None:
-            self.users = dict(users)
-        self.presence = presence
-        self.host = HOST
+    SHARED_MEMORY_MB = 32
+    PRIVATE_MEMORY_MB = 4
+
+    def __init__(self, run_dir: Path | None = None, host: str = HOST) -> None:
+        self.run_dir = run_dir
+        self.host = host
         self.port = 0
-        self.run_dir: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def domain(self) -> str:
+        """The SIP domain its users live in."""
         return self.host
 
     @property
     def log_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / "kamailio.log"
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_text(self) -> str:
         try:
-            text = self.log_path.read_text(errors="replace") if self.log_path else ""
+            return self.log_path.read_text(errors="replace") if self.log_path else ""
         except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+            return ""
 
-    def start(self) -> LocalKamailio:
-        program = shutil.which("kamailio") or next(
-            (p for p in ("/usr/sbin/kamailio", "/usr/local/sbin/kamailio") if os.access(p, os.X_OK)), None)
-        if program is None:
-            raise KamailioError("kamailio is not installed (apt-get install kamailio, or make install-deps)")
-        module_path = _module_path()
-        if self.presence:
-            _check_presence_modules(module_path)
-        self.run_dir = Path(tempfile.mkdtemp(prefix="sipsimple-kamailio-"))
-        (self.run_dir / "run").mkdir()
-        users = "\n".join(f'    $sht(users=>{name}) = "{password}";' for name, password in self.users.items())
-        defines = "#!define WITH_PRESENCE" if self.presence else ""
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_text()
+        return "\n".join(text.splitlines()[-lines:]) if text else "(no log)"
+
+    def _write_config(self) -> None:
+        """Choose the ports and write ``run_dir/kamailio.cfg``."""
+        raise NotImplementedError
+
+    def _run(self, program: str, defines: Iterable[str] = ()) -> bool:
+        """Write the configuration and run Kamailio (``-A`` each of ``defines``) until it answers
+        OPTIONS; False when it died or never answered (the process is gone then)."""
+        # another process may grab a port between our bind test and Kamailio's bind: try fresh ones
         for attempt in range(3):
-            self.port = _free_port()
-            config = (CONFIG.replace("@DEFINES@", defines).replace("@HOST@", self.host)
-                      .replace("@PORT@", str(self.port)).replace("@MPATH@", module_path)
-                      .replace("@USERS@", users))
-            (self.run_dir / "kamailio.cfg").write_text(config)
-            if self._launch(program):
-                return self
-            if "Address already in use" not in self.log_tail(200) or attempt == 2:
-                break
-        tail = self.log_tail()
-        self._cleanup()
-        raise KamailioError(f"Kamailio did not start on {self.host}:{self.port}:\n{tail}")
+            self._write_config()
+            if self._launch(program, defines):
+                return True
+            if "Address already in use" not in self.log_text() or attempt == 2:
+                return False
+        return False
 
-    def _launch(self, program: str) -> bool:
-        assert self.run_dir is not None
+    def _launch(self, program: str, defines: Iterable[str]) -> bool:
+        assert self.run_dir is not None and self.log_path is not None
         command = [program, "-DD", "-E", "-f", str(self.run_dir / "kamailio.cfg"),
-                   "-Y", str(self.run_dir / "run"), "-m", "32", "-M", "4"]
-        with open(self.run_dir / "kamailio.log", "wb") as log:
+                   "-Y", str(self.run_dir / "run"), "-m", str(self.SHARED_MEMORY_MB),
+                   "-M", str(self.PRIVATE_MEMORY_MB)]
+        for define in defines:
+            command += ["-A", define]
+        with open(self.log_path, "wb") as log:
+            # its own session, so that _terminate can take down the children too if the main process will not
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.run_dir, start_new_session=True)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -295,6 +309,7 @@ class LocalKamailio:
         return False
 
     def _terminate(self, timeout: float = 5.0) -> None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; also reaps its children."""
         process, self.process = self.process, None
         if process is None:
             return
@@ -310,6 +325,54 @@ class LocalKamailio:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def stop(self) -> None:
+        self._terminate()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalKamailio(KamailioProcess):
+    """The demo's Kamailio on 127.0.0.1; ``host``/``port`` are valid after :meth:`start`."""
+
+    users = USERS
+
+    def __init__(self, users: dict[str, str] | None = None, presence: bool = True) -> None:
+        super().__init__()
+        if users is not None:
+            self.users = dict(users)
+        self.presence = presence
+        self._module_path = ""
+
+    def start(self) -> LocalKamailio:
+        program = kamailio_program()
+        self._module_path = module_path()
+        if self.presence:
+            _check_presence_modules(self._module_path)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="sipsimple-kamailio-"))
+        (self.run_dir / "run").mkdir()
+        if self._run(program):
+            return self
+        tail = self.log_tail()
+        self._cleanup()
+        raise KamailioError(f"Kamailio did not start on {self.host}:{self.port}:\n{tail}")
+
+    def _write_config(self) -> None:
+        assert self.run_dir is not None
+        self.port = _free_port()
+        users = "\n".join(f'    $sht(users=>{name}) = "{password}";' for name, password in self.users.items())
+        config = (CONFIG.replace("@DEFINES@", "#!define WITH_PRESENCE" if self.presence else "")
+                  .replace("@HOST@", self.host).replace("@PORT@", str(self.port))
+                  .replace("@MPATH@", self._module_path).replace("@USERS@", users))
+        (self.run_dir / "kamailio.cfg").write_text(config)
+
     def _cleanup(self) -> None:
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -319,16 +382,6 @@ class LocalKamailio:
         """SIGTERM (SIGKILL after 5 s), then remove its directory."""
         self._terminate()
         self._cleanup()
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def __enter__(self) -> LocalKamailio:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _interrupt(signum, frame) -> None:

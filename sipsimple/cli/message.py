@@ -22,18 +22,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sipsimple.cli.incoming import check_listening, start_listening, stop_listening
 from sipsimple.cli.options import (
     EXIT_FAILURE,
     EXIT_OK,
     CLIError,
     EventQueue,
-    StopSignal,
+    describe_result,
+    engine_running,
     err,
     out,
     parse_target,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "message"
@@ -41,10 +41,6 @@ HELP = "send an instant message, or listen for incoming ones"
 DESCRIPTION = __doc__
 
 SEND_TIMEOUT = 32.0
-REGISTER_TIMEOUT = 35.0
-UNREGISTER_TIMEOUT = 5.0
-
-REGISTRATION_EVENTS = ("SCRegistrationDidSucceed", "SCRegistrationDidFail", "SCRegistrationDidEnd")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
     if args.listen:
         if args.target is not None:
             raise CLIError("--listen takes no TARGET or TEXT")
-        if args.count is not None and args.count < 1:
-            raise CLIError(f"invalid --count {args.count}: expected 1 or more")
         return listen(args)
     if args.count is not None:
         raise CLIError("--count only goes with --listen")
@@ -83,33 +77,27 @@ def send(args: argparse.Namespace) -> int:
     text = sys.stdin.read().rstrip("\r\n") if args.text == "-" else args.text
     if args.timeout <= 0:
         raise CLIError(f"invalid --timeout {args.timeout:g}")
-    with StopSignal() as stop:
-        start_engine(settings, target=target)
+    with engine_running(settings, target=target) as stop:
         try:
-            try:
-                message = Message(FromHeader(settings.from_uri()), ToHeader(target), text,
-                                  content_type=args.content_type, credentials=settings.credentials,
-                                  route=settings.route)
-            except ValueError as exc:
-                raise CLIError(str(exc)) from None
-            events = EventQueue().observe(("SCMessageDidSucceed", "SCMessageDidFail"), sender=message)
-            try:
-                message.send(timeout=args.timeout)
-            except SIPCoreError as exc:
-                raise CLIError(f"cannot send: {exc}") from None
-            result = events.wait_for(lambda n: True, args.timeout + 5.0, stop)
-            if result is None:
-                out("interrupted" if stop else f"message to {target} failed: no response")
-                return EXIT_FAILURE
-            code, reason = result.data.code, result.data.reason
-            if result.name == "SCMessageDidSucceed":
-                out(f"message to {target} delivered: {code} {reason}")
-                return EXIT_OK
-            out(f"message to {target} failed: {code} {reason}" if code else
-                f"message to {target} failed: no response ({reason})")
+            message = Message(FromHeader(settings.from_uri()), ToHeader(target), text,
+                              content_type=args.content_type, credentials=settings.credentials,
+                              route=settings.route)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        events = EventQueue().observe(("SCMessageDidSucceed", "SCMessageDidFail"), sender=message)
+        try:
+            message.send(timeout=args.timeout)
+        except SIPCoreError as exc:
+            raise CLIError(f"cannot send: {exc}") from None
+        result = events.wait_for(lambda n: True, args.timeout + 5.0, stop)
+        if result is None:
+            out("interrupted" if stop else f"message to {target} failed: no response")
             return EXIT_FAILURE
-        finally:
-            stop_engine()
+        if result.name == "SCMessageDidSucceed":
+            out(f"message to {target} delivered: {result.data.code} {result.data.reason}")
+            return EXIT_OK
+        out(f"message to {target} failed: {describe_result(result.data)}")
+        return EXIT_FAILURE
 
 
 # ------------------------------------------------------------------ listen
@@ -129,74 +117,34 @@ def format_message(data) -> str:
 
 
 def listen(args: argparse.Namespace) -> int:
-    from sipsimple.core import Engine, Registration, SIPCoreError
+    from sipsimple.core import Engine
 
     settings = settings_from_args(args)
-    if settings.account is None and (settings.route is not None or settings.password is not None):
-        raise CLIError("listening through a proxy needs --account USER@DOMAIN")
-    must_register = settings.account is not None and not settings.peer_to_peer
+    check_listening(settings, args.count)
     received = 0
 
-    def show(notification) -> bool:
-        """Print it if it is a message; True when --count is reached."""
+    def show(notification) -> None:
+        """Print it if it is a message, counting it."""
         nonlocal received
-        if notification.name != "SCEngineGotMessage":
-            return False
-        out(format_message(notification.data))
-        received += 1
+        if notification.name == "SCEngineGotMessage":
+            out(format_message(notification.data))
+            received += 1
+
+    def done() -> bool:
         return args.count is not None and received >= args.count
 
-    with StopSignal() as stop:
-        engine = start_engine(settings, target=settings.account)
-        try:
-            events = EventQueue().observe(("SCEngineGotMessage",), sender=engine)
-            registration = None
-            user = settings.account.user if settings.account else None
-            if must_register:
-                registration = Registration(settings.account, settings.credentials, route=settings.route)
-                events.observe(REGISTRATION_EVENTS, sender=registration)
-                try:
-                    registration.register()
-                except SIPCoreError as exc:
-                    raise CLIError(f"cannot register: {exc}") from None
-                done = False
-
-                def other(notification) -> None:
-                    nonlocal done
-                    done = show(notification) or done
-
-                result = events.wait_for(lambda n: n.name in REGISTRATION_EVENTS, REGISTER_TIMEOUT, stop, other)
-                if result is None or result.name != "SCRegistrationDidSucceed":
-                    why = ("interrupted" if stop else "no response") if result is None else \
-                        f"{result.data.code} {result.data.reason}"
-                    err(f"registration of {settings.account} failed: {why}")
-                    _unregister(registration, events)
-                    return EXIT_OK if done else EXIT_FAILURE
-                contact = result.data.contact_header.uri if result.data.contact_header is not None else \
-                    engine.contact_uri(user, registration.contact_transport)
-                err(f"registered {settings.account}: {result.data.code} {result.data.reason}")
-                err(f"listening on {contact}")
-                if done:
-                    _unregister(registration, events)
-                    return EXIT_OK
-            else:
-                err(f"listening on {Engine().contact_uri(user)}")
-            while not stop:
-                notification = events.get(None, stop)
-                if notification is None:
-                    break
-                if show(notification):
+    with engine_running(settings, target=settings.account) as stop:
+        events = EventQueue().observe(("SCEngineGotMessage",), sender=Engine())
+        # messages may come before the registrar's answer did (straight from peers, or once it stored us)
+        registration, contact = start_listening(settings, events, stop, on_other=show)
+        if contact is None:
+            return EXIT_OK if done() else EXIT_FAILURE
+        if not done():  # --count may be reached while registering
+            for notification in events.until_stopped(stop):
+                show(notification)
+                if done():
                     break
                 if notification.name == "SCRegistrationDidFail":
                     err(f"registration refresh failed: {notification.data.code} {notification.data.reason}")
-            if registration is not None:
-                _unregister(registration, events)
-            return EXIT_OK
-        finally:
-            stop_engine()
-
-
-def _unregister(registration, events) -> None:
-    registration.end()
-    events.wait_for(lambda n: n.name == "SCRegistrationDidEnd", UNREGISTER_TIMEOUT)
-
+        stop_listening(registration, events)
+        return EXIT_OK

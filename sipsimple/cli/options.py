@@ -45,14 +45,16 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CLIError", "Settings", "EventQueue", "StopSignal",
+    "CLIError", "Settings", "EventQueue", "StopSignal", "StdinLines",
     "add_common_options", "add_config_dir_option", "settings_from_args", "parse_account", "parse_target", "parse_proxy",
-    "start_engine", "stop_engine", "format_uri", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
+    "check_count", "start_engine", "stop_engine", "engine_running", "format_uri", "describe_result",
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
 ]
 
 log = logging.getLogger("sipsimple.cli")
@@ -197,6 +199,18 @@ def format_uri(uri) -> str:
     return str(getattr(uri, "uri", uri))
 
 
+def describe_result(data) -> str:
+    """The answer a request got, from a notification's data: ``CODE REASON``, or
+    ``no response (REASON)`` when none came (code 0: a timeout or a transport error)."""
+    return f"{data.code} {data.reason}" if data.code else f"no response ({data.reason})"
+
+
+def check_count(count: int | None) -> None:
+    """``--count N`` must be 1 or more (or not given)."""
+    if count is not None and count < 1:
+        raise CLIError(f"invalid --count {count}: expected 1 or more")
+
+
 # ----------------------------------------------------------------- settings
 
 
@@ -232,6 +246,11 @@ class Settings:
     @property
     def peer_to_peer(self) -> bool:
         return self.route is None and self.password is None
+
+    def where(self, uri) -> str:
+        """Where requests for ``uri`` go, for the user: ``HOST:PORT over UDP`` (the proxy), else its host."""
+        route = self.route
+        return f"{route.address}:{route.port} over {route.transport.upper()}" if route else uri.host
 
     def from_uri(self):
         """Our From address: the account, else ``sip:<login>@<local ip>``."""
@@ -482,6 +501,18 @@ def stop_engine(timeout: float = 5.0) -> None:
         log.warning("engine did not stop cleanly: %s", exc)
 
 
+@contextmanager
+def engine_running(settings: Settings, *, target=None) -> Iterator[StopSignal]:
+    """The Engine started as :func:`start_engine` does, SIGINT/SIGTERM turned into the
+    :class:`StopSignal` yielded; on the way out the Engine stops and the signal handlers come back."""
+    with StopSignal() as stop:
+        start_engine(settings, target=target)
+        try:
+            yield stop
+        finally:
+            stop_engine()
+
+
 def _user_agent() -> str:
     from sipsimple import __version__
 
@@ -574,6 +605,14 @@ class EventQueue:
         item = self.get_timed(timeout, stop)
         return None if item is None else item[1]
 
+    def until_stopped(self, stop: StopSignal) -> Iterator[Any]:
+        """The notifications as they come, for as long as ``stop`` has not fired."""
+        while not stop:
+            notification = self.get(None, stop)
+            if notification is None:
+                return
+            yield notification
+
     def wait_for(self, predicate: Callable[[Any], bool], timeout: float | None,
                  stop: StopSignal | None = None, on_other: Callable[[Any], None] | None = None):
         """The first notification for which ``predicate`` is true; others go to ``on_other``."""
@@ -589,6 +628,29 @@ class EventQueue:
                 return notification
             if on_other is not None:
                 on_other(notification)
+
+
+class StdinLines:
+    """Lines typed on stdin (without their line ending), read by a daemon thread so that
+    the main loop keeps polling notifications and the StopSignal while nothing is typed."""
+
+    def __init__(self, name: str = "stdin") -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, name=name, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in sys.stdin:
+                self._lines.put(line.rstrip("\r\n"))
+        finally:
+            self._lines.put(None)
+
+    def get(self) -> str | None | bool:
+        """The next line, None at the end of input, False when nothing was typed yet."""
+        try:
+            return self._lines.get_nowait()
+        except queue.Empty:
+            return False
 
 
 def out(text: str = "", stream=None) -> None:

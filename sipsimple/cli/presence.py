@@ -30,15 +30,15 @@ from sipsimple.cli.options import (
     EXIT_OK,
     CLIError,
     EventQueue,
-    StopSignal,
     add_common_options,
+    check_count,
+    describe_result,
+    engine_running,
     err,
     format_uri,
     out,
     parse_target,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "presence"
@@ -89,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"invalid --timeout {args.timeout:g}")
     if args.action == "publish":
         return publish(args)
-    if args.count is not None and args.count < 1:
-        raise CLIError(f"invalid --count {args.count}: expected 1 or more")
+    check_count(args.count)
     return watch(args)
 
 
@@ -102,15 +101,6 @@ def format_state(target: str, state) -> str:
     if state.activity:
         text += f" ({state.activity})"
     return text
-
-
-def _result(data) -> str:
-    return f"{data.code} {data.reason}" if data.code else f"no response ({data.reason})"
-
-
-def _where(settings, uri) -> str:
-    route = settings.route
-    return f"{route.address}:{route.port} over {route.transport.upper()}" if route else uri.host
 
 
 # ------------------------------------------------------------------- publish
@@ -127,40 +117,33 @@ def publish(args: argparse.Namespace) -> int:
         state = PresenceState(args.status, note=args.note or None, activity=args.activity or None)
     except PayloadError as exc:
         raise CLIError(str(exc)) from None
-    with StopSignal() as stop:
-        start_engine(settings, target=settings.account)
-        try:
-            publisher = PresencePublisher(
-                settings.account, settings.credentials, settings.route, duration=args.expires,
-                retry_interval=None if args.once else RETRY_INTERVAL, max_retry_interval=MAX_RETRY_INTERVAL)
-            events = EventQueue().observe(PUBLISH_EVENTS, sender=publisher)
-            err(f"publishing presence of {settings.account} at {_where(settings, settings.account)}")
-            publisher.publish(state)
-            first = events.wait_for(lambda n: n.name != "SIPAccountPresenceDidUnpublish", args.timeout, stop)
-            if first is None or first.name == "SIPAccountPresenceDidFail":
-                if first is not None:
-                    out(f"publish failed: {_result(first.data)}")
-                else:
-                    out("interrupted before the server answered" if stop else
-                        f"publish failed: no response within {args.timeout:g} s")
-                _unpublish(publisher, events, quiet=True)
-                return EXIT_FAILURE
-            out(f"published: {first.data.code} {first.data.reason} expires={first.data.expires}")
-            if args.once:
-                return EXIT_OK if _unpublish(publisher, events) else EXIT_FAILURE
-            while not stop:
-                notification = events.get(None, stop)
-                if notification is None:
-                    break
-                data = notification.data
-                if notification.name == "SIPAccountPresenceDidPublish":
-                    out(f"publish refreshed: {data.code} {data.reason} expires={data.expires}")
-                elif notification.name == "SIPAccountPresenceDidFail":
-                    retry = f" (retrying in {data.will_retry_in:g} s)" if data.will_retry_in is not None else ""
-                    out(f"publish failed: {_result(data)}{retry}")
+    with engine_running(settings, target=settings.account) as stop:
+        publisher = PresencePublisher(
+            settings.account, settings.credentials, settings.route, duration=args.expires,
+            retry_interval=None if args.once else RETRY_INTERVAL, max_retry_interval=MAX_RETRY_INTERVAL)
+        events = EventQueue().observe(PUBLISH_EVENTS, sender=publisher)
+        err(f"publishing presence of {settings.account} at {settings.where(settings.account)}")
+        publisher.publish(state)
+        first = events.wait_for(lambda n: n.name != "SIPAccountPresenceDidUnpublish", args.timeout, stop)
+        if first is None or first.name == "SIPAccountPresenceDidFail":
+            if first is not None:
+                out(f"publish failed: {describe_result(first.data)}")
+            else:
+                out("interrupted before the server answered" if stop else
+                    f"publish failed: no response within {args.timeout:g} s")
+            _unpublish(publisher, events, quiet=True)
+            return EXIT_FAILURE
+        out(f"published: {first.data.code} {first.data.reason} expires={first.data.expires}")
+        if args.once:
             return EXIT_OK if _unpublish(publisher, events) else EXIT_FAILURE
-        finally:
-            stop_engine()
+        for notification in events.until_stopped(stop):
+            data = notification.data
+            if notification.name == "SIPAccountPresenceDidPublish":
+                out(f"publish refreshed: {data.code} {data.reason} expires={data.expires}")
+            elif notification.name == "SIPAccountPresenceDidFail":
+                retry = f" (retrying in {data.will_retry_in:g} s)" if data.will_retry_in is not None else ""
+                out(f"publish failed: {describe_result(data)}{retry}")
+        return EXIT_OK if _unpublish(publisher, events) else EXIT_FAILURE
 
 
 def _unpublish(publisher, events: EventQueue, quiet: bool = False) -> bool:
@@ -175,7 +158,7 @@ def _unpublish(publisher, events: EventQueue, quiet: bool = False) -> bool:
             out(f"unpublish: no response within {END_TIMEOUT:g} s")
         return False
     if not quiet:
-        out(f"unpublished: {_result(ended.data)}")
+        out(f"unpublished: {describe_result(ended.data)}")
     return 200 <= ended.data.code < 300 or ended.data.code == 0
 
 
@@ -189,56 +172,52 @@ def watch(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     target = parse_target(args.target, settings.account.host if settings.account else None)
     name = format_uri(target)
-    with StopSignal() as stop:
-        start_engine(settings, target=target)
-        try:
-            events = EventQueue()
+    with engine_running(settings, target=target) as stop:
+        events = EventQueue()
 
-            def got_notify(subscriber, data) -> None:  # on the Engine thread
-                events(Notification(NOTIFY, sender=subscriber, data=state_from_notify(data.content_type, data.body)))
+        def got_notify(subscriber, data) -> None:  # on the Engine thread
+            events(Notification(NOTIFY, sender=subscriber, data=state_from_notify(data.content_type, data.body)))
 
-            subscriber = PresenceSubscriber(
-                settings.from_uri(), target, settings.credentials, settings.route, duration=args.expires,
-                retry_interval=RETRY_INTERVAL, max_retry_interval=MAX_RETRY_INTERVAL, on_notify=got_notify)
-            events.observe(WATCH_EVENTS, sender=subscriber)
-            err(f"subscribing to the presence of {name} at {_where(settings, target)}")
-            subscriber.start()
-            pending: list = []
-            first = events.wait_for(lambda n: n.name in WATCH_EVENTS, args.timeout, stop, pending.append)
-            if first is None or first.name != "SIPAccountPresenceSubscriptionDidSucceed":
-                if first is not None:
-                    out(f"subscription to {name} failed: {_result(first.data)}")
-                else:
-                    out("interrupted before the server answered" if stop else
-                        f"subscription to {name} failed: no response within {args.timeout:g} s")
-                _unsubscribe(subscriber, events)
-                return EXIT_FAILURE
-            err(f"watching {name}")
-            last = None
-            changes = 0
-            while not stop:
-                notification = pending.pop(0) if pending else events.get(None, stop)
-                if notification is None:
-                    break
-                data = notification.data
-                if notification.name == NOTIFY:
-                    if data is None or data == last:
-                        continue
-                    last = data
-                    out(format_state(name, data))
-                    changes += 1
-                    if args.count is not None and changes >= args.count:
-                        break
-                elif notification.name == "SIPAccountPresenceSubscriptionDidFail":
-                    retry = f" (subscribing again in {data.will_retry_in:g} s)" \
-                        if data.will_retry_in is not None else ""
-                    err(f"subscription to {name} ended: {_result(data)}{retry}")
-                elif notification.name == "SIPAccountPresenceSubscriptionDidSucceed":
-                    err(f"watching {name} again")
+        subscriber = PresenceSubscriber(
+            settings.from_uri(), target, settings.credentials, settings.route, duration=args.expires,
+            retry_interval=RETRY_INTERVAL, max_retry_interval=MAX_RETRY_INTERVAL, on_notify=got_notify)
+        events.observe(WATCH_EVENTS, sender=subscriber)
+        err(f"subscribing to the presence of {name} at {settings.where(target)}")
+        subscriber.start()
+        pending: list = []
+        first = events.wait_for(lambda n: n.name in WATCH_EVENTS, args.timeout, stop, pending.append)
+        if first is None or first.name != "SIPAccountPresenceSubscriptionDidSucceed":
+            if first is not None:
+                out(f"subscription to {name} failed: {describe_result(first.data)}")
+            else:
+                out("interrupted before the server answered" if stop else
+                    f"subscription to {name} failed: no response within {args.timeout:g} s")
             _unsubscribe(subscriber, events)
-            return EXIT_OK
-        finally:
-            stop_engine()
+            return EXIT_FAILURE
+        err(f"watching {name}")
+        last = None
+        changes = 0
+        while not stop:
+            notification = pending.pop(0) if pending else events.get(None, stop)
+            if notification is None:
+                break
+            data = notification.data
+            if notification.name == NOTIFY:
+                if data is None or data == last:
+                    continue
+                last = data
+                out(format_state(name, data))
+                changes += 1
+                if args.count is not None and changes >= args.count:
+                    break
+            elif notification.name == "SIPAccountPresenceSubscriptionDidFail":
+                retry = f" (subscribing again in {data.will_retry_in:g} s)" \
+                    if data.will_retry_in is not None else ""
+                err(f"subscription to {name} ended: {describe_result(data)}{retry}")
+            elif notification.name == "SIPAccountPresenceSubscriptionDidSucceed":
+                err(f"watching {name} again")
+        _unsubscribe(subscriber, events)
+        return EXIT_OK
 
 
 def _unsubscribe(subscriber, events: EventQueue) -> None:

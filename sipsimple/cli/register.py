@@ -20,11 +20,11 @@ from sipsimple.cli.options import (
     CLIError,
     EventQueue,
     StopSignal,
+    describe_result,
+    engine_running,
     err,
     out,
     settings_from_args,
-    start_engine,
-    stop_engine,
 )
 
 NAME = "register"
@@ -55,11 +55,6 @@ def describe_success(data) -> str:
     return text
 
 
-def describe_failure(data) -> str:
-    text = f"{data.code} {data.reason}" if data.code else f"no response ({data.reason})"
-    return text
-
-
 def run(args: argparse.Namespace) -> int:
     from sipsimple.core import Registration, SIPCoreError
 
@@ -68,22 +63,16 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("register needs --account USER@DOMAIN")
     if not 0 < args.expires <= 2**31 - 1:
         raise CLIError(f"invalid --expires {args.expires}: expected a positive number of seconds")
-    with StopSignal() as stop:
-        start_engine(settings, target=settings.account)
+    with engine_running(settings, target=settings.account) as stop:
+        registration = Registration(settings.account, settings.credentials, duration=args.expires,
+                                    route=settings.route)
+        events = EventQueue().observe(EVENTS, sender=registration)
+        err(f"registering {settings.account} at {settings.where(settings.account)}")
         try:
-            registration = Registration(settings.account, settings.credentials, duration=args.expires,
-                                        route=settings.route)
-            events = EventQueue().observe(EVENTS, sender=registration)
-            where = (f"{settings.route.address}:{settings.route.port} over {settings.route.transport.upper()}"
-                     if settings.route else settings.account.host)
-            err(f"registering {settings.account} at {where}")
-            try:
-                registration.register()
-            except SIPCoreError as exc:
-                raise CLIError(f"cannot register: {exc}") from None
-            return _run_registered(registration, events, stop, args)
-        finally:
-            stop_engine()
+            registration.register()
+        except SIPCoreError as exc:
+            raise CLIError(f"cannot register: {exc}") from None
+        return _run_registered(registration, events, stop, args)
 
 
 def _run_registered(registration, events: EventQueue, stop: StopSignal, args: argparse.Namespace) -> int:
@@ -97,22 +86,19 @@ def _run_registered(registration, events: EventQueue, stop: StopSignal, args: ar
         _unregister(registration, events)
         return EXIT_FAILURE
     if first.name == "SCRegistrationDidFail":
-        out(f"registration failed: {describe_failure(first.data)}")
+        out(f"registration failed: {describe_result(first.data)}")
         _unregister(registration, events)
         return EXIT_FAILURE
     out(f"registration succeeded: {describe_success(first.data)}")
     if args.once:
         return EXIT_OK if _unregister(registration, events) else EXIT_FAILURE
-    while not stop:
-        notification = events.get(None, stop)
-        if notification is None:
-            break
+    for notification in events.until_stopped(stop):
         data = notification.data
         if notification.name == "SCRegistrationDidSucceed":
             out(f"registration refreshed: {describe_success(data)}")
         elif notification.name == "SCRegistrationDidFail":
             retry = f" (retrying in {data.will_retry_in:g} s)" if data.will_retry_in else ""
-            out(f"registration failed: {describe_failure(data)}{retry}")
+            out(f"registration failed: {describe_result(data)}{retry}")
         elif notification.name == "SCRegistrationDidEnd":
             out(f"registration ended: {data.code} {data.reason}")
             return EXIT_FAILURE
