@@ -1,12 +1,17 @@
-"""Shared helpers of the MSRP tests: run a coroutine with a deadline, make connected session pairs."""
+"""Shared helpers of the MSRP tests: run a coroutine with a deadline, connected session pairs, TLS material."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
+from sipsimple.core import Engine
 from sipsimple.msrp.session import MSRPSession
 from sipsimple.msrp.transport import MSRPTransport
+from sipsimple.session import SessionManager
 
 
 def run(coroutine, timeout: float = 30.0):
@@ -52,3 +57,33 @@ async def wait_until(predicate, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.005)
+
+
+def make_tls_identity(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (CN and IP SAN): (PEM with certificate and key, certificate only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, cert, both = directory / "key.pem", directory / "cert.pem", directory / "identity.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=IP:{host}"], check=True, capture_output=True)
+    both.write_bytes(cert.read_bytes() + key.read_bytes())
+    return both, cert
+
+
+@contextlib.contextmanager
+def tls_engine(directory: Path, *, trusted: bool = True, verify: bool = True) -> Iterator[Engine]:
+    """The Engine (UDP, with the SessionManager) started with the TLS settings MSRP streams use.
+
+    Our certificate is one for 127.0.0.1; the CA file holds that same certificate (``trusted``)
+    or an unrelated one, so that the peer's certificate fails verification.
+    """
+    own, own_cert = make_tls_identity(directory / "own")
+    ca_file = own_cert if trusted else make_tls_identity(directory / "other")[1]
+    engine = Engine()
+    engine.start(local_ip="127.0.0.1", transports=("udp",), tls_certificate=str(own), tls_ca_file=str(ca_file),
+                 tls_verify_server=verify)
+    SessionManager()
+    try:
+        yield engine
+    finally:
+        engine.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -175,6 +177,39 @@ def test_body_pieces_with_max_body_buffer():
     assert max(len(p.body) for p in pieces) <= 64 * 1024 + 10000
 
 
+def test_streamed_body_pieces_are_views_of_the_received_bytes():
+    body = os.urandom(1024 * 1024)
+    raw = send_frame(body, tid="bigframe2").encode() + send_frame(b"next", tid="small001").encode()
+    parser = MSRPParser(max_body_buffer=4 * 1024 * 1024)
+    received = [raw[i : i + 256 * 1024] for i in range(0, len(raw), 256 * 1024)]
+    out = []
+    for data in received:
+        out += parser.feed(data)
+        assert parser.buffered < 64  # at most a partial end-line is held, never the body
+    pieces, last = out[:-1], out[-1]
+    assert last.body == b"next" and last.contflag == "$"
+    assert b"".join(p.body for p in pieces) == body and pieces[-1].contflag == "$"
+    # nothing was copied: every piece is a window on one of the fed bytes objects
+    assert all(isinstance(p.body, memoryview) and any(p.body.obj is d for d in received) for p in pieces)
+
+
+def test_large_bodies_with_false_end_lines_parse_like_whole():
+    tid = "bigframe3"
+    decoy = b"\r\n-------" + tid.encode() + b"X"  # the end-line's start, but no flag: still body
+    body = bytearray(os.urandom(1024 * 1024))
+    for at in (0, 1000, 65536 - 3, 262144 - 5, 500_000, len(body) - len(decoy)):
+        body[at : at + len(decoy)] = decoy
+    body = bytes(body)
+    raw = send_frame(body, tid=tid).encode() + send_frame(b"after", tid="small002").encode()
+    assert [f.body for f in MSRPParser().feed(raw)] == [body, b"after"]
+    for step in (256 * 1024, 100_000, 65536 + 7, 262144 - 20):
+        parser, out = MSRPParser(max_body_buffer=4 * 1024 * 1024), []
+        for i in range(0, len(raw), step):
+            out += parser.feed(raw[i : i + step])
+        assert b"".join(p.body for p in out[:-1]) == body and out[-2].contflag == "$"
+        assert out[-1].body == b"after" and parser.buffered == 0
+
+
 # ---------------------------------------------------------------------- hypothesis
 _tids = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=4, max_size=20).map(lambda s: "t" + s)
 
@@ -247,3 +282,26 @@ def test_byte_ranges():
     ranges.add(33, 34)
     assert list(ranges) == [(1, 30), (33, 36)]
     assert ranges.covers(5, 4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame_lists(), st.lists(st.integers(0, 2000), max_size=12))
+def test_random_splits_with_streamed_bodies_give_the_same_bodies(frames, cuts):
+    stream = b"".join(f.encode() for f in frames)
+    points = sorted({min(c, len(stream)) for c in cuts}) + [len(stream)]
+    parser, out, last = MSRPParser(max_body_buffer=16), [], 0
+    for point in points:
+        out += parser.feed(stream[last:point])
+        last = point
+    whole, body = [], b""
+    for piece in out:
+        if piece.contflag is None:
+            assert piece.body_offset == len(body)
+            body += bytes(piece.body)
+            continue
+        assert piece.body_offset == len(body)
+        whole.append((piece.transaction_id, piece.method, piece.code, piece.headers, body + bytes(piece.body),
+                      piece.contflag))
+        body = b""
+    assert whole == [(f.transaction_id, f.method, f.code, f.headers, f.body, f.contflag) for f in frames]
+    assert parser.buffered == 0 and not parser.in_frame

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import socket
 import ssl
+import threading
 
 import pytest
 
@@ -25,8 +27,11 @@ from sipsimple.msrp.parser import MSRPParser
 from sipsimple.msrp.session import MSRPSession
 from sipsimple.msrp.transport import MSRPTransport
 from sipsimple.msrp.uri import MSRPURI
+from sipsimple.streams.msrp_base import MSRPStreamError, tls_contexts
 
-from .msrp_helpers import Pair, run, wait_until
+from .msrp_helpers import Pair, make_tls_identity, run, wait_until
+
+MB = 1024 * 1024
 
 
 def test_chat_both_ways_with_success_reports():
@@ -125,9 +130,10 @@ def test_file_transfer_cut_and_resumed(tmp_path):
                 real_write = sink.write
 
                 def write(offset, data):
-                    real_write(offset, data)
+                    stored = real_write(offset, data)
                     if offset + len(data) >= size * 0.4:
                         pair.b.connection.abort()
+                    return stored
 
                 sink.write = write
                 return sink
@@ -338,3 +344,109 @@ def test_tls(tmp_path):
             await tb.close()
 
     run(main())
+
+
+def _random_file(path, size):
+    with open(path, "wb") as f:
+        for offset in range(0, size, MB):
+            f.write(os.urandom(min(MB, size - offset)))
+    return path
+
+
+def test_file_sink_stores_in_a_worker_and_only_stored_bytes_are_acknowledged(tmp_path):
+    size = 24 * MB
+    source = _random_file(tmp_path / "big.bin", size)
+    digest = file_hash(source)
+    gate = threading.Event()
+    written_by: dict[str, int] = {}
+
+    class HeldSink(FileSink):
+        def _store(self, offset, data):
+            name = threading.current_thread().name
+            written_by[name] = written_by.get(name, 0) + len(data)
+            if name.startswith("msrp-file-sink"):
+                gate.wait(20)  # the disk is stuck until the test lets it go
+            super()._store(offset, data)
+
+    async def main():
+        async with Pair(chunk_size=MB) as pair:
+            sinks = []
+            pair.b.on_incoming = lambda m: sinks.append(HeldSink(tmp_path / "inbox", "big.bin", expected_hash=digest)) \
+                or sinks[-1]
+            message = send_file(pair.a, source)
+            # nothing is stored: nothing is acknowledged, and bob stops reading after a few MiB
+            await wait_until(lambda: pair.b.connection is not None and not pair.b.connection.transport.is_reading())
+            assert message.bytes_acked == 0 and not message.done
+            received = pair.b.connection.bytes_received
+            assert received < size // 2
+            gate.set()
+            await message.wait()
+            await wait_until(lambda: pair.received_b)
+            assert pair.b.connection.transport.is_reading()
+            assert file_hash(sinks[0].path) == digest
+            # the loop thread wrote at most a few small pieces
+            assert sum(n for name, n in written_by.items() if name.startswith("msrp-file-sink")) > size - MB
+
+    try:
+        run(main())
+    finally:
+        gate.set()
+
+
+def test_a_failing_disk_refuses_the_file_with_413_and_keeps_what_was_written(tmp_path):
+    size = 6 * MB
+    source = _random_file(tmp_path / "s.bin", size)
+    inbox = tmp_path / "inbox"
+
+    class FullDisk(FileSink):
+        def _store(self, offset, data):
+            if offset + len(data) > 2 * MB:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super()._store(offset, data)
+
+    async def main():
+        async with Pair(chunk_size=MB) as pair:
+            sinks = []
+            pair.b.on_incoming = lambda m: sinks.append(FullDisk(inbox, "s.bin", expected_hash=file_hash(source))) \
+                or sinks[-1]
+            message = send_file(pair.a, source)
+            with pytest.raises(MSRPTransactionError) as info:
+                await message.wait()
+            assert info.value.code == 413 and "No space left on device" in info.value.comment
+            await wait_until(lambda: pair.failed_b)
+            assert message.bytes_acked <= 2 * MB
+        # the .part keeps the stored prefix, for a later resume
+        assert 0 < sinks[0].resume_offset <= 2 * MB
+        assert sinks[0].part_path.stat().st_size == sinks[0].resume_offset
+        assert not (inbox / "s.bin").exists()
+
+    run(main())
+
+
+def test_tls_contexts_from_engine_options(tmp_path):
+    own, own_cert = make_tls_identity(tmp_path / "own")
+    _, other_cert = make_tls_identity(tmp_path / "other")
+    with pytest.raises(MSRPStreamError, match="needs a certificate"):
+        tls_contexts({}, listen=True)
+    with pytest.raises(MSRPStreamError, match="cannot load the TLS certificate"):
+        tls_contexts({"tls_certificate": str(other_cert)}, listen=True)  # no key in it
+    server, _ = tls_contexts({"tls_certificate": str(own)}, listen=True)
+
+    async def exchange(client):
+        ta, tb = MSRPTransport(client_ssl=client), MSRPTransport(server_ssl=server)
+        try:
+            got = []
+            a, b = MSRPSession(ta), MSRPSession(tb, on_message=got.append)
+            path_a, path_b = await a.prepare(), await b.prepare()
+            await asyncio.gather(a.start(path_b, active=True), b.start(path_a, active=False, timeout=2))
+            await a.send_message("over tls").wait()
+            assert got[0].body == b"over tls"
+        finally:
+            await ta.close()
+            await tb.close()
+
+    # trusted, untrusted with checks on, untrusted with checks off
+    run(exchange(tls_contexts({"tls_ca_file": str(own_cert)}, listen=False)[1]))
+    with pytest.raises(MSRPConnectError, match="TLS certificate of 127.0.0.1:[0-9]+ not accepted: self-signed"):
+        run(exchange(tls_contexts({"tls_ca_file": str(other_cert)}, listen=False)[1]))
+    run(exchange(tls_contexts({"tls_ca_file": str(other_cert), "tls_verify_server": False}, listen=False)[1]))

@@ -12,6 +12,7 @@ from sipsimple.msrp.cpim import CPIMIdentity
 from sipsimple.session import Session, SessionStateError
 from sipsimple.streams.msrp_chat import MSRPChat
 from tests.local_accounts import LocalAccount, bob_uri
+from tests.msrp_helpers import tls_engine
 
 
 def chat_pair(recorder, engine, alice_account=None, bob_account=None, audio=False, early=None, count=1):
@@ -213,3 +214,43 @@ def test_chat_refused_in_the_answer_leaves_audio(sip, recorder):
     with pytest.raises(SessionStateError):
         alice.send_message("nobody listens")
     hang_up(recorder, alice, bob)
+
+
+def tls_account(user):
+    account = LocalAccount(user)
+    account.msrp_use_tls = True  # what Account.msrp_use_tls reads from the setting msrp.use_tls
+    return account
+
+
+def test_chat_over_tls_between_two_endpoints(recorder, tmp_path):
+    with tls_engine(tmp_path) as engine:
+        # only alice asks for TLS: bob's answer follows her offer
+        alice, bob, _ = chat_pair(recorder, engine, alice_account=tls_account("alice"))
+        ours, theirs = alice.chat_transport, bob.chat_transport
+        assert ours.local_media.transport == theirs.local_media.transport == "TCP/TLS/MSRP"
+        assert [str(uri)[:8] for uri in ours.local_path + ours.remote_path] == ["msrps://"] * 2
+        # the bytes really go through TLS, with bob's certificate checked against the CA file
+        ssl_object = ours.msrp.connection.transport.get_extra_info("ssl_object")
+        assert ssl_object is not None and ssl_object.version().startswith("TLS")
+        assert ssl_object.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"),)
+        delivered(recorder, alice, alice.send_message("hello over TLS"))
+        assert recorder.wait("SCSessionGotMessage", sender=bob).data.content == "hello over TLS"
+        delivered(recorder, bob, bob.send_message("and back"))
+        assert recorder.wait("SCSessionGotMessage", sender=alice).data.content == "and back"
+        hang_up(recorder, alice, bob)
+
+
+def test_chat_over_tls_with_an_untrusted_certificate_fails_clearly(recorder, tmp_path):
+    with tls_engine(tmp_path, trusted=False) as engine:
+        alice = Session(tls_account("alice"))
+        alice.connect(bob_uri(engine), [], chat=True)
+        chat = alice.chat_transport
+        bob = recorder.wait("SCSessionNewIncoming").sender
+        bob.accept(chat=True)
+        failed = recorder.wait("MSRPChatDidFail", sender=chat)
+        assert "TLS certificate of 127.0.0.1:" in failed.data.reason, failed.data.reason
+        assert "not accepted" in failed.data.reason and "self-signed" in failed.data.reason
+        # alice's session had nothing but the chat: it ends, and bob's with it
+        recorder.wait("SCSessionDidEnd", sender=alice)
+        recorder.wait("SCSessionDidEnd", sender=bob)
+        assert not recorder.of("MSRPChatDidStart")

@@ -14,6 +14,7 @@ from sipsimple.session import Session
 from sipsimple.streams import msrp_filetransfer as filetransfer_stream
 from sipsimple.streams.msrp_filetransfer import MSRPFileTransfer
 from tests.local_accounts import LocalAccount, bob_uri
+from tests.msrp_helpers import tls_engine
 
 MB = 1024 * 1024
 
@@ -79,13 +80,17 @@ def test_cut_transfer_resumes_from_the_received_offset(sip, recorder, tmp_path, 
     inbox = tmp_path / "inbox"
     alice, bob = offer_file(recorder, sip, source)
     cut = []
+    receiving = []
 
     def cut_midway(notification):
-        # on the middleware loop, as the bytes arrive: drop bob's connection under the transfer
+        # on the middleware loop: once bob has acknowledged 4 MB (so he has stored them),
+        # drop his connection under the transfer
         stream = notification.sender
-        if stream.direction == "incoming" and notification.data.transferred_bytes >= 4 * MB and not cut:
+        if stream.direction == "incoming":
+            receiving[:] = [stream]
+        elif notification.data.transferred_bytes >= 4 * MB and receiving and not cut:
             cut.append(notification.data.transferred_bytes)
-            stream.msrp.connection.abort()
+            receiving[0].msrp.connection.abort()
 
     NotificationCenter().add_observer(cut_midway, name="MSRPFileTransferGotProgress")
     try:
@@ -143,3 +148,23 @@ def test_refused_file_and_bad_arguments(sip, recorder, tmp_path):
         Session(LocalAccount("alice")).connect(bob_uri(sip), [], file=tmp_path / "missing")
     with pytest.raises(ValueError):
         MSRPFileTransfer(LocalAccount("x"))
+
+
+def test_file_over_tls(recorder, tmp_path):
+    source = make_file(tmp_path / "secret.bin", 3 * MB)
+    inbox = tmp_path / "inbox"
+    with tls_engine(tmp_path / "tls") as engine:
+        account = LocalAccount("alice")
+        account.msrp_use_tls = True
+        alice = Session(account)
+        alice.connect(bob_uri(engine), [], file=source)
+        sending = alice.file_transfer
+        bob = recorder.wait("SCSessionNewIncoming").sender
+        bob.accept(file_transfer=True, directory=inbox)
+        got = recorder.wait("SCSessionGotFile", sender=bob, timeout=30)
+        assert got.data.hash == file_hash(source) and sha1_of(inbox / "secret.bin") == sha1_of(source)
+        assert recorder.wait("SCSessionDidDeliverFile", sender=alice).data.code == 200
+        assert sending.local_media.transport == "TCP/TLS/MSRP"
+        assert str(sending.remote_path[-1]).startswith("msrps://")
+        recorder.wait("SCSessionDidEnd", sender=alice)
+        recorder.wait("SCSessionDidEnd", sender=bob)

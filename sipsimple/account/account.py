@@ -109,6 +109,11 @@ class AccountBase(SettingsObject):
         return None
 
     @property
+    def msrp_use_tls(self) -> bool:
+        """Whether chat and file transfer offer MSRP over TLS (msrps:) to the other party."""
+        return False
+
+    @property
     def srtp_mode(self) -> str:
         """The SRTP mode in effect: the account's, else the global one."""
         if self.rtp.srtp_mode is not None:
@@ -146,6 +151,7 @@ class AccountSIPSettings(SettingsGroup):
 
 class AccountMSRPSettings(SettingsGroup):
     relay = Setting(type=MSRPRelayURI, default=None, nillable=True)
+    use_tls = Setting(type=bool, default=False)  # offer msrps: (needs SIPSimpleSettings().tls.certificate)
 
 
 @implementer(IObserver)
@@ -204,6 +210,10 @@ class Account(PresenceMixin, AccountBase):
     @property
     def msrp_relay(self) -> str | None:
         return self.msrp.relay
+
+    @property
+    def msrp_use_tls(self) -> bool:
+        return self.msrp.use_tls
 
     @property
     def registration_state(self) -> str:

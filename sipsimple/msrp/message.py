@@ -158,7 +158,8 @@ class MSRPData:
     maps canonical header names to raw string values in wire order.  ``contflag`` is the
     end-line flag; the parser sets it to None on a *piece* of a body that it hands out
     before the end-line arrived (see ``MSRPParser(max_body_buffer=...)``), in which case
-    ``body_offset`` tells where in the frame's body the piece starts.
+    ``body_offset`` tells where in the frame's body the piece starts; a piece's ``body`` may
+    be a read-only ``memoryview`` of the received bytes.
     """
 
     __slots__ = (
@@ -180,7 +181,7 @@ class MSRPData:
         code: int | None = None,
         comment: str | None = None,
         headers: dict[str, str] | Iterable[tuple[str, str]] | None = None,
-        body: bytes = b"",
+        body: bytes | memoryview = b"",
         contflag: str | None = "$",
         body_offset: int = 0,
     ) -> None:

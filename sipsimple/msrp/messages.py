@@ -11,13 +11,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import MSRPAbortedError, MSRPTransactionError
 from .message import MSRPData
 from .ranges import ByteRanges
+
+if TYPE_CHECKING:
+    from .transport import MSRPConnection
 
 __all__ = [
     "DeliveryResult",
@@ -135,17 +139,26 @@ class OutgoingMessage:
 
 @runtime_checkable
 class MessageSink(Protocol):
-    """Where an incoming message's bytes go."""
+    """Where an incoming message's bytes go.
+
+    ``write`` and ``complete`` either finish before they return (and return None) or
+    return an awaitable that finishes later (work done in a thread): the session then
+    answers the chunk, or sends the Success-Report, only once it is done, and treats its
+    exception like one raised at once.
+    """
 
     def initial_ranges(self) -> list[tuple[int, int]]:
         """Byte ranges (1-based, inclusive) already present, e.g. from an earlier attempt."""
         ...
 
-    def write(self, offset: int, data: bytes) -> None:
-        """Store ``data`` at 0-based ``offset``; raise to refuse the chunk (413 is answered)."""
+    def write(self, offset: int, data: bytes | memoryview) -> Awaitable[Any] | None:
+        """Store ``data`` at 0-based ``offset``; raise to refuse the chunk (413 is answered).
+
+        ``data`` may be a read-only memoryview of the received bytes; it stays valid.
+        """
         ...
 
-    def complete(self, message: IncomingMessage) -> None:
+    def complete(self, message: IncomingMessage) -> Awaitable[Any] | None:
         """All bytes arrived; raise to turn it into a failure."""
         ...
 
@@ -164,7 +177,7 @@ class MemorySink:
     def initial_ranges(self) -> list[tuple[int, int]]:
         return []
 
-    def write(self, offset: int, data: bytes) -> None:
+    def write(self, offset: int, data: bytes | memoryview) -> None:
         end = offset + len(data)
         if end > self.max_size:
             raise MSRPTransactionError(413, "message too large for memory")
@@ -200,6 +213,15 @@ class IncomingMessage:
         self.rejected: MSRPTransactionError | None = None
         self.chunks = 0
         self.error: BaseException | None = None
+        # Bookkeeping of the session for sinks that store asynchronously: writes not
+        # finished ([sequence number, finished flag]), chunk ends waiting for the writes before
+        # them (sequence number of the last such write, connection, frame), bytes not yet
+        # stored, and the connection whose reading is paused until they are.
+        self.write_seq = 0
+        self.writes: deque[list] = deque()
+        self.steps: deque[tuple[int, MSRPConnection, MSRPData]] = deque()
+        self.write_backlog = 0
+        self.paused: MSRPConnection | None = None
 
     def __repr__(self) -> str:
         return f"<IncomingMessage {self.message_id} {self.content_type} {self.received.total}/{self.total}>"

@@ -13,11 +13,17 @@ Life cycle::
 Incoming SENDs are answered 200 (per Failure-Report), reassembled by Byte-Range into a
 sink, and handed to ``on_message(IncomingMessage)``; a Success-Report is sent when asked
 for.  Requests whose To-Path/From-Path do not belong to the session get 481.
+
+A sink may store asynchronously (:class:`~sipsimple.msrp.filetransfer.FileSink` writes and
+hashes in a worker thread): a chunk is then answered only once its bytes, and all bytes
+before them, are stored, the Success-Report only once ``complete`` is done, and the
+connection stops reading while more than :data:`MAX_WRITE_BACKLOG` bytes wait for the sink.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 2048
 MAX_EARLY_FRAMES = 64
+MAX_WRITE_BACKLOG = 8 * 1024 * 1024
+"""Bytes an asynchronous sink may have pending before the connection stops reading."""
 
 
 class MSRPSession:
@@ -95,6 +103,7 @@ class MSRPSession:
         self.state = "new"
         self.error: Exception | None = None
         self._incoming: dict[str, IncomingMessage] = {}
+        self._completing: set[IncomingMessage] = set()  # complete() runs asynchronously
         self._outgoing: dict[str, OutgoingMessage] = {}
         self._send_lock = asyncio.Lock()
         self._bound: asyncio.Future[MSRPConnection] = asyncio.get_running_loop().create_future()
@@ -413,28 +422,81 @@ class MSRPSession:
             for start, end in message.sink.initial_ranges():
                 message.received.add(start, end)
             self._incoming[message_id] = message
-        if message.rejected is not None:
-            if frame.contflag is not None:
-                respond(connection, frame, message.rejected.code, message.rejected.comment)
-                self._drop_incoming(message, message.rejected)
-            return
-        start = (byte_range.start if byte_range is not None else 1) + frame.body_offset
         body = frame.body
-        if body:
-            try:
-                message.sink.write(start - 1, body)
-            except MSRPTransactionError as exc:
-                message.reject(exc.code, exc.comment)
-            except Exception as exc:  # disk full, size overrun, a sink bug: refuse the rest
-                message.reject(413, f"cannot store: {exc}")
-            else:
-                message.received.add(start, start + len(body) - 1)
-            if message.rejected is not None:
-                if frame.contflag is not None:
-                    respond(connection, frame, message.rejected.code, message.rejected.comment)
-                    self._drop_incoming(message, message.rejected)
-                return
+        if body and message.rejected is None:
+            start = (byte_range.start if byte_range is not None else 1) + frame.body_offset
+            self._store(connection, message, start, body)
         if frame.contflag is None:
+            return
+        if message.writes or message.steps:
+            # answered once the sink has stored what came before this end-line
+            message.steps.append((message.write_seq, connection, frame))
+        else:
+            self._end_of_chunk(connection, message, frame)
+
+    def _store(self, connection: MSRPConnection, message: IncomingMessage, start: int,
+               body: bytes | memoryview) -> None:
+        """Hand a body (piece) to the sink; track it when the sink stores it asynchronously."""
+        try:
+            pending = message.sink.write(start - 1, body)
+        except MSRPTransactionError as exc:
+            message.reject(exc.code, exc.comment)
+            return
+        except Exception as exc:  # disk full, size overrun, a sink bug: refuse the rest
+            message.reject(413, f"cannot store: {exc}")
+            return
+        end = start + len(body) - 1
+        if pending is None:
+            message.received.add(start, end)
+            return
+        future = asyncio.ensure_future(pending)
+        message.write_seq += 1
+        entry = [message.write_seq, False]  # sequence number, finished (a future may serve several)
+        message.writes.append(entry)
+        message.write_backlog += len(body)
+        if message.write_backlog > MAX_WRITE_BACKLOG and message.paused is None:
+            # the sink is slower than the network: let TCP flow control hold the sender back
+            connection.pause_reading()
+            message.paused = connection
+        future.add_done_callback(functools.partial(self._stored, message, entry, start, end))
+
+    def _stored(self, message: IncomingMessage, entry: list, start: int, end: int, future: asyncio.Future) -> None:
+        """An asynchronous write finished: record it, then answer the chunk ends it held back."""
+        entry[1] = True
+        message.write_backlog -= end - start + 1
+        error = MSRPSessionError("write cancelled") if future.cancelled() else future.exception()
+        if error is None:
+            message.received.add(start, end)
+        elif message.rejected is None:
+            if isinstance(error, MSRPTransactionError):
+                message.reject(error.code, error.comment)
+            else:
+                message.reject(413, f"cannot store: {error}")
+        writes = message.writes
+        while writes and writes[0][1]:
+            writes.popleft()
+        if message.paused is not None and message.write_backlog <= MAX_WRITE_BACKLOG // 2:
+            message.paused.resume_reading()
+            message.paused = None
+        steps = message.steps
+        if self.state == "closed":
+            steps.clear()
+            return
+        stored_through = writes[0][0] - 1 if writes else message.write_seq
+        while steps and steps[0][0] <= stored_through:
+            _, connection, frame = steps.popleft()
+            self._end_of_chunk(connection, message, frame)
+
+    def _end_of_chunk(self, connection: MSRPConnection, message: IncomingMessage, frame: MSRPData) -> None:
+        """A chunk's end-line, once its bytes are stored: answer it, finish the message on ``$``."""
+        rejected = message.rejected
+        if message.error is not None:  # dropped while this chunk waited for its writes
+            if rejected is not None:
+                respond(connection, frame, rejected.code, rejected.comment)
+            return
+        if rejected is not None:
+            respond(connection, frame, rejected.code, rejected.comment)
+            self._drop_incoming(message, rejected)
             return
         message.chunks += 1
         message.last_frame = frame
@@ -446,31 +508,60 @@ class MSRPSession:
         if flag == "+":
             respond(connection, frame, 200)
             return
-        end = start + len(body) - 1
+        byte_range = frame.byte_range
+        end = (byte_range.start if byte_range is not None else 1) + frame.body_offset + len(frame.body) - 1
         total = byte_range.total if byte_range is not None and byte_range.total is not None else end
         message.total = total
         if not message.received.covers(1, total):
             respond(connection, frame, 200)
             self._drop_incoming(message, MSRPTransactionError(400, "message ended with bytes missing"))
             return
-        del self._incoming[message_id]
+        if self._incoming.get(message.message_id) is message:
+            del self._incoming[message.message_id]
         try:
-            message.sink.complete(message)
+            pending = message.sink.complete(message)
         except Exception as exc:
-            respond(connection, frame, 200)
-            self._send_report(frame, message, 400, str(exc) or "delivery failed")
-            message.error = exc
-            self._call(self.on_message_failed, message, exc)
+            self._not_delivered(connection, frame, message, exc)
             return
+        if pending is None:
+            self._delivered(connection, frame, message)
+            return
+        self._completing.add(message)
+        future = asyncio.ensure_future(pending)
+        future.add_done_callback(functools.partial(self._completed, connection, frame, message))
+
+    def _completed(self, connection: MSRPConnection, frame: MSRPData, message: IncomingMessage,
+                   future: asyncio.Future) -> None:
+        self._completing.discard(message)
+        error = MSRPSessionError("completion cancelled") if future.cancelled() else future.exception()
+        if message.error is not None or self.state == "closed":
+            return  # dropped (session closed) meanwhile
+        if error is None:
+            self._delivered(connection, frame, message)
+        else:
+            self._not_delivered(connection, frame, message, error)
+
+    def _delivered(self, connection: MSRPConnection, frame: MSRPData, message: IncomingMessage) -> None:
         respond(connection, frame, 200)
         if message.success_report:
             self._send_report(frame, message, 200, "OK")
         self._call(self.on_message, message)
 
+    def _not_delivered(self, connection: MSRPConnection, frame: MSRPData, message: IncomingMessage,
+                       exc: BaseException) -> None:
+        respond(connection, frame, 200)
+        self._send_report(frame, message, 400, str(exc) or "delivery failed")
+        message.error = exc
+        self._call(self.on_message_failed, message, exc)
+
     def _drop_incoming(self, message: IncomingMessage, reason: BaseException) -> None:
         if self._incoming.get(message.message_id) is message:
             del self._incoming[message.message_id]
+        self._completing.discard(message)
         message.error = reason
+        if message.paused is not None:
+            message.paused.resume_reading()
+            message.paused = None
         try:
             message.sink.abort(message, reason)
         except Exception:
@@ -547,7 +638,7 @@ class MSRPSession:
         for message in list(self._outgoing.values()):
             message.fail(failure)
         self._outgoing.clear()
-        for message in list(self._incoming.values()):
+        for message in [*self._incoming.values(), *self._completing]:
             self._drop_incoming(message, failure)
         if not self._bound.done():
             self._bound.set_exception(failure)

@@ -34,6 +34,7 @@ DEFAULT_TRANSACTION_TIMEOUT = 30.0
 WRITE_SLICE = 256 * 1024
 COALESCE_LIMIT = 64 * 1024
 DEFAULT_MAX_BODY_BUFFER = 4 * 1024 * 1024
+READ_SIZE = 1024 * 1024
 
 
 class ConnectionHandler(Protocol):
@@ -67,6 +68,7 @@ class MSRPConnection(asyncio.Protocol):
         self._parser = MSRPParser(max_body_buffer=max_body_buffer)
         self._pending: dict[str, tuple[asyncio.Future[MSRPData], asyncio.TimerHandle | None]] = {}
         self._paused = False
+        self._read_pauses = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_lock = asyncio.Lock()
         self._busy = False
@@ -91,6 +93,13 @@ class MSRPConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.local_address = (sockname[0], sockname[1]) if sockname else None
         self.peer_address = (peername[0], peername[1]) if peername else None
+        # asyncio's plain socket transport reads at most max_size (256 KiB) at a time; larger
+        # reads mean fewer loop turns and larger pieces for a sink's thread (less GIL traffic)
+        if isinstance(getattr(transport, "max_size", None), int):
+            try:
+                transport.max_size = max(transport.max_size, READ_SIZE)  # type: ignore[attr-defined]
+            except (AttributeError, TypeError):  # another loop's transport: keep its size
+                pass
 
     def data_received(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -143,6 +152,21 @@ class MSRPConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._paused = False
         self._wake_drainers(None)
+
+    # ------------------------------------------------------------------ reading
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (a sink is behind); calls nest, each needs a resume."""
+        self._read_pauses += 1
+        if self._read_pauses == 1 and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Undo one :meth:`pause_reading`; reading goes on when none is left."""
+        if not self._read_pauses:
+            return
+        self._read_pauses -= 1
+        if not self._read_pauses and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     # ------------------------------------------------------------------ state
     @property
@@ -386,7 +410,11 @@ class MSRPTransport:
         try:
             connection = await asyncio.wait_for(self._open(uri), timeout)
         except (TimeoutError, OSError, ssl.SSLError) as exc:
-            error = MSRPConnectError(f"cannot connect to {uri.host}:{uri.effective_port}: {exc or 'timeout'}")
+            where = f"{uri.host}:{uri.effective_port}"
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                error = MSRPConnectError(f"TLS certificate of {where} not accepted: {exc.verify_message}")
+            else:
+                error = MSRPConnectError(f"cannot connect to {where}: {exc or 'timeout'}")
             if self._pool.get(key) is future:
                 del self._pool[key]
             future.set_exception(error)

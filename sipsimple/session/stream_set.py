@@ -113,6 +113,8 @@ class SessionStreams:
                     stream = self._new_chat_stream()
                 else:
                     stream = self._new_file_stream(directory=directory)
+                if kind != "audio":
+                    stream.match_offer(line)  # MSRP over TLS when the offer is TCP/TLS/MSRP
                 self._streams[index] = stream
                 self._observe_stream(stream)
                 created.append(stream)

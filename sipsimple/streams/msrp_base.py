@@ -14,6 +14,16 @@ under its lock); ``start``/``stop`` hand their work to the loop. Each stream has
 listening socket and connection, so a peer that sends garbage on one connection takes
 only that stream down.
 
+MSRP over TLS (``msrps:``, m-line ``TCP/TLS/MSRP``, RFC 4975 section 14): an offer uses it
+when the account says so (``account.msrp_use_tls``, the setting ``msrp.use_tls``); an
+answer uses what the offer uses (the Session calls :meth:`MSRPStreamBase.match_offer`
+before ``prepare``). The TLS material is the Engine's (``Engine().options``, which
+``Engine.start_cfg()`` takes from ``SIPSimpleSettings().tls``): a stream listening on TLS
+presents ``tls_certificate`` (PEM with certificate and key; without one it fails to
+initialize with a reason saying so); a stream connecting checks the peer's certificate
+against ``tls_ca_file`` (else the system's CAs) unless ``tls_verify_server`` is False.
+An msrps: relay (``account.msrp_relay``) is connected to the same way.
+
 Notifications (sender: the stream; ``PREFIX`` is ``MSRPChat`` or ``MSRPFileTransfer``):
 
 - ``PREFIXDidInitialize``: local_path (list of MSRPURI: relay hops, then ours).
@@ -28,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 from typing import Any
 
 from sipsimple.core.sdp import SDPAttribute, SDPConnection, SDPMediaStream, SDPSession
@@ -48,7 +59,7 @@ from sipsimple.streams.msrp_sdp import (
     parse_path_attr,
 )
 
-__all__ = ["MSRPStreamBase", "MSRPStreamError", "relay_settings", "error_code"]
+__all__ = ["MSRPStreamBase", "MSRPStreamError", "relay_settings", "error_code", "tls_contexts"]
 
 log = logging.getLogger("sipsimple.streams.msrp")
 
@@ -70,6 +81,33 @@ def relay_settings(account: Any) -> RelaySettings | None:
     credentials = getattr(account, "credentials", None)
     return RelaySettings(uri.host, uri.port or 2855, getattr(credentials, "username", "") or "",
                          getattr(credentials, "password", "") or "", uri.use_tls)
+
+
+def tls_contexts(options: dict[str, Any], *, listen: bool) -> tuple[ssl.SSLContext | None, ssl.SSLContext]:
+    """(server, client) TLS contexts from Engine start options; server is None unless ``listen``.
+
+    Raises MSRPStreamError when ``listen`` and there is no usable ``tls_certificate``.
+    """
+    ca_file = options.get("tls_ca_file")
+    try:
+        client = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise MSRPStreamError(f"cannot load the TLS CA file {ca_file}: {exc}") from None
+    if not options.get("tls_verify_server", True):
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+    if not listen:
+        return None, client
+    certificate = options.get("tls_certificate")
+    if not certificate:
+        raise MSRPStreamError("MSRP over TLS needs a certificate to listen with: set SIPSimpleSettings().tls."
+                              "certificate (the Engine's tls_certificate: a PEM file with certificate and key)")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        server.load_cert_chain(certificate)
+    except (OSError, ssl.SSLError) as exc:
+        raise MSRPStreamError(f"cannot load the TLS certificate {certificate}: {exc}") from None
+    return server, client
 
 
 def error_code(exc: BaseException) -> int:
@@ -98,6 +136,8 @@ class MSRPStreamBase:
         self.account = account
         self.local_ip = local_ip or Engine().local_ip or "127.0.0.1"
         self.relay = relay_settings(account)
+        self.use_tls = bool(getattr(account, "msrp_use_tls", False))
+        """Listen on TLS (msrps:); from the account for offers, from the offer for answers."""
         self.state = "new"  # new, initializing, initialized, starting, started, ending, ended, failed
         self.transport: MSRPTransport | None = None
         self.msrp: MSRPSession | None = None
@@ -133,11 +173,14 @@ class MSRPStreamBase:
         if self.state != "new":
             return
         self.state = "initializing"
-        self.transport = MSRPTransport(self.local_ip)
-        chunk = min(self.chunk_size, RELAY_CHUNK_SIZE) if self.relay is not None else self.chunk_size
-        self.msrp = MSRPSession(self.transport, relay=self.relay, chunk_size=chunk, on_closed=self._closed,
-                                **self._session_callbacks())
         try:
+            from sipsimple.core import Engine
+
+            server_ssl, client_ssl = tls_contexts(Engine().options, listen=self.use_tls and self.relay is None)
+            self.transport = MSRPTransport(self.local_ip, server_ssl=server_ssl, client_ssl=client_ssl)
+            chunk = min(self.chunk_size, RELAY_CHUNK_SIZE) if self.relay is not None else self.chunk_size
+            self.msrp = MSRPSession(self.transport, relay=self.relay, chunk_size=chunk, on_closed=self._closed,
+                                    **self._session_callbacks())
             await self._prepare_payload()
             self.local_path = await self.msrp.prepare()
         except Exception as exc:
@@ -184,11 +227,18 @@ class MSRPStreamBase:
             self.local_media = self._media(Setup.ACTPASS, self._attributes(offer=True))
         return _copy(self.local_media)
 
+    def match_offer(self, remote_media: SDPMediaStream) -> None:
+        """Before :meth:`prepare` of a stream that will answer: use TLS when the offer does."""
+        self.use_tls = _is_tls(remote_media)
+
     def answer(self, remote_sdp: SDPSession, remote_media: SDPMediaStream,
                direction: str | None = None) -> SDPMediaStream:
         """Our m-line answering the peer's (MSRPStreamError when it is unusable)."""
         if self.local_media is None:
             self._check_remote(remote_media)
+            if self.relay is None and _is_tls(remote_media) != self.use_tls:
+                ours = "TCP/TLS/MSRP" if self.use_tls else "TCP/MSRP"
+                raise MSRPStreamError(f"the offer uses {remote_media.transport}, this stream was set up for {ours}")
             self.offerer = False
             self.remote_media = remote_media
             setup = answer_setup(_setup_of(remote_media))
@@ -319,6 +369,10 @@ class MSRPStreamBase:
                 await self.transport.close()
         except Exception:
             log.exception("closing %r failed", self)
+
+
+def _is_tls(media: SDPMediaStream) -> bool:
+    return str(media.transport).upper() == "TCP/TLS/MSRP"
 
 
 def _setup_of(media: SDPMediaStream | None) -> Setup | None:
