@@ -152,20 +152,115 @@ def test_buffer_adapts_to_jitter(engine):
             last = max(last, seq * 0.02 + rng.uniform(0, 0.08))
             release.append(last)
         t0 = time.monotonic()
-        underruns_mid = None
+        waits = []
         for seq, when in enumerate(release):
             delay = t0 + when - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 3) + b"\x7f" * 160,
                         ("127.0.0.1", b.local_port))
-            if seq == 60:
-                underruns_mid = b.statistics["jb_underruns"]
+            waits.append(b.statistics["jb_wait_ms"])
         s = b.statistics
         assert s["jitter_ms"] > 5
-        assert underruns_mid >= 1 and s["jb_target_ms"] >= 40     # it had to grow...
-        assert s["jb_underruns"] - underruns_mid <= 1             # ...and then it held
+        assert s["jb_underruns"] >= 1 and max(waits) >= 40        # it had to grow...
+        assert s["jb_underruns"] <= 4                             # ...and then it held
         assert s["rx_lost"] == 0 and s["rx_late"] == 0
     finally:
         b.stop()
         sock.close()
+
+
+def send_paced(sock, port, schedule, payload=b"\xff" * 160, ssrc=9):
+    """Send PCMU packets (seq, at): at seconds after the first; returns the start time."""
+    t0 = time.monotonic()
+    for seq, at in schedule:
+        delay = t0 + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, ssrc) + payload, ("127.0.0.1", port))
+    return t0
+
+
+def test_backlog_is_not_kept_as_delay(engine):
+    # a backlog read at once (a sender that queued packets before we started, or after a
+    # pause longer than any jitter) must not become standing delay: play from the newest
+    b = AudioTransport(codecs=["PCMU"])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        b.start({"address": "127.0.0.1", "port": 9, "codecs": [(0, "PCMU", 8000, 1, "")]})
+        backlog = [(seq, 0.0) for seq in range(12)]
+        paced = [(seq, 0.02 * (seq - 11)) for seq in range(12, 40)]
+        send_paced(sock, b.local_port, backlog + paced)
+        s = b.statistics
+        # played from the newest: the 240 ms backlog is not waiting in the buffer (the bounds
+        # leave room for a late packet or two from this Python sender on a busy machine)
+        assert s["jb_dropped"] >= 10 and s["jb_buffered"] <= 2 and s["jb_wait_ms"] < 60
+        # a pause (0.5 s: longer than jitter_max_ms) and another backlog
+        time.sleep(0.5)
+        backlog = [(seq, 0.0) for seq in range(40, 50)]
+        paced = [(seq, 0.02 * (seq - 49)) for seq in range(50, 75)]
+        send_paced(sock, b.local_port, backlog + paced)
+        s2 = b.statistics
+        assert s2["jb_dropped"] - s["jb_dropped"] >= 8 and s2["jb_buffered"] <= 2 and s2["jb_wait_ms"] < 60
+        assert s2["jb_target_ms"] < 100      # the pause was not taken for 500 ms of jitter
+        assert s2["rx_lost"] == 0 and s2["rx_late"] == 0
+    finally:
+        b.stop()
+        sock.close()
+
+
+def test_surplus_delay_is_removed_in_silence(engine):
+    # the network delay drops by 200 ms (ten packets arrive at once, then on time again):
+    # once the last seconds show that the extra wait is never needed, the buffer plays
+    # that many packets fewer, choosing silent ones, so no audio is lost
+    b = AudioTransport(codecs=["PCMU"])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        b.start({"address": "127.0.0.1", "port": 9, "codecs": [(0, "PCMU", 8000, 1, "")]})
+        before = [(seq, 0.02 * seq) for seq in range(30)]
+        after = [(seq, 0.02 * seq - 0.2) for seq in range(30, 250)]
+        waits = []
+        t0 = time.monotonic()
+        send_paced(sock, b.local_port, before)
+        for seq, at in after:
+            send_paced(sock, b.local_port, [(seq, max(0.0, t0 + at - time.monotonic()))])
+            waits.append(b.statistics["jb_wait_ms"])
+        s = b.statistics
+        assert max(waits[10:60]) >= 160                 # the surplus was there...
+        assert s["jb_wait_ms"] < 80                     # ...and is gone (a late packet or two
+        assert s["jb_skipped_silent"] >= 6 and s["jb_dropped"] == 0   # from this sender may keep some)
+    finally:
+        b.stop()
+        sock.close()
+
+
+def test_ticks_skipped_in_a_stall_leave_no_delay():
+    # an engine held up (here: its process stopped for 0.3 s) skips the ticks it missed;
+    # what the sender sent meanwhile is read in one go, and keeping it would add 0.3 s
+    import os
+    import signal
+
+    from sipsimple.bench.media import Side
+
+    side = Side("stalled", 8000, (43000, 43999))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        offer = side("offer", n=1, codec="PCMU", srtp=False)["media"][0]
+        side("start", answers=[{"address": "127.0.0.1", "port": sock.getsockname()[1] or 9,
+                                "codecs": [(0, "PCMU", 8000, 1, "")]}])
+        port = offer["port"]
+        send_paced(sock, port, [(seq, 0.02 * seq) for seq in range(25)])
+        before = side("stats")
+        os.kill(side.pid, signal.SIGSTOP)
+        try:
+            send_paced(sock, port, [(seq, 0.02 * (seq - 25)) for seq in range(25, 40)])
+        finally:
+            os.kill(side.pid, signal.SIGCONT)
+        send_paced(sock, port, [(seq, 0.02 * (seq - 40)) for seq in range(40, 60)])
+        after = side("stats")
+        assert after["engine"]["late_ticks"] - before["engine"]["late_ticks"] >= 5
+        probe = after["probe"]
+        assert probe["jb_dropped"] >= 5 and probe["jb_buffered"] <= 3 and probe["jb_wait_ms"] < 60
+    finally:
+        sock.close()
+        side.close()

@@ -300,6 +300,29 @@ def test_numpy_tap_frames_roundtrip(engine):
         dst.stop()
 
 
+def test_numpy_tap_stamps_each_sample_with_its_tick(engine):
+    tap = NumpyTap()
+    try:
+        before = time.monotonic_ns()
+        while tap.available < engine.frame_samples * 10:   # every tap takes a frame per tick
+            time.sleep(0.02)
+        samples, times = tap.read_stamped()
+        after = time.monotonic_ns()
+        assert len(samples) == len(times) >= engine.frame_samples * 10
+        # a sample's time is its frame's tick plus its offset in the frame, so up to a frame ahead
+        assert (times > 0).all() and before - 25_000_000 <= times[0] and times[-1] <= after + 20_000_000
+        step = 1_000_000_000 // engine.sample_rate
+        frames = times[: len(times) // engine.frame_samples * engine.frame_samples].reshape(-1, engine.frame_samples)
+        within = np.diff(frames, axis=1)
+        assert ((within >= step - 1) & (within <= step + 1)).all()     # sample by sample in a frame
+        ticks = frames[:, 0]
+        assert (np.diff(ticks) > 0).all()                                # one tick after another,
+        assert abs(np.median(np.diff(ticks)) - engine.frame_ms * 1_000_000) < 2_000_000  # a frame apart
+        assert len(tap.read_stamped()[0]) < engine.frame_samples * 3     # and read only once
+    finally:
+        tap.stop()
+
+
 def test_ipv6_loopback(engine):
     try:
         socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))

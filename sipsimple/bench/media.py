@@ -15,29 +15,32 @@ buffered and decoded); the first carries the latency probe. Series:
   bridge rate).
 
 Per step: 10 s of warm-up, then ``duration`` seconds between two readings of both
-processes' counters. The warm-up is long because the engine's jitter buffers adapt
-slowly (one packet more per underrun, one less per 10 s calm): right after N
-simultaneous starts they underrun until they have grown, which the steady state of
-calls lasting minutes does not show; that start-up phase is reported on its own
-(``warmup_loss_fraction``) and does not decide cleanliness. Frames lost or late = RTP packets never received (sequence gaps)
-+ packets arriving after their play-out slot + packets the jitter buffer discarded
-to shrink + jitter-buffer underruns (a frame played as silence) + media ticks the
-engine skipped (times N: frames never sent), over the frames both receivers
-expected. A step is clean under 0.1 %, with every stream receiving audio and no SRTP
+processes' counters. Right after N simultaneous starts the jitter buffers underrun
+until they have grown to the start-up jitter, and shrink back only once a few
+seconds show that delay unneeded, which the steady state of calls lasting minutes
+does not show; that start-up phase is reported on its own (``warmup_loss_fraction``)
+and does not decide cleanliness. Frames lost or late = RTP packets never received
+(sequence gaps) + packets arriving after their play-out slot + audio packets the
+jitter buffer discarded to shrink (silent ones it skips are not audio lost) +
+jitter-buffer underruns (a frame concealed because its packet came late) + media
+ticks the engine skipped (times N: frames never sent), over the frames both
+receivers expected. A step is clean under 0.1 %, with every stream receiving audio and no SRTP
 or decode error. A series stops at its first unclean N (each unclean N is tried a
 second time to rule out a hiccup from other jobs; both attempts are reported). CPU
 per stream is each process's CPU-seconds over the window per stream-second (each
 process both sends and receives N streams).
 
 One-way latency: A writes 60 ms 1 kHz clicks into a NumpyTap feeding its first
-stream (and a monitor tap); B's first stream feeds a NumpyTap. A thread in each
-process polls its taps every 0.25 ms and timestamps each click onset with
-CLOCK_MONOTONIC (shared by the processes): the frame's delivery time plus the
-onset's offset in the frame. Latency = onset at B - onset at A: packetisation,
-encoding, SRTP, loopback, jitter buffer, decoding, resampling and the bridge, plus
-the phase between the two processes' media clocks (0-20 ms, fixed per run, as
-between two real devices). Clicks whose timestamps are uncertain by more than 2 ms
-(a poller held up by load) are reported separately.
+stream (and a monitor tap); B's first stream feeds a NumpyTap. Each click onset is
+timed in CLOCK_MONOTONIC (shared by the processes) by the media clock itself: the
+start of the media tick that delivered its frame to the tap plus the onset's offset
+in the frame (``NumpyTap.read_stamped``), so the watcher thread in each process
+reads its taps only every 10 ms and does not load the engines it measures.
+Latency = onset at B - onset at A: packetisation, encoding, SRTP, loopback, jitter
+buffer, decoding, resampling and the bridge, plus the phase between the two
+processes' media clocks (0-20 ms, fixed per run, as between two real devices:
+``clock_phase_ms``). The timestamps are exact, so every click counts as certain
+(the certain/all split stays for the format).
 
 The peer: there is no other media engine to run here (baresip caps at 255 calls and
 loads a WAV per call), so the physical reference is the same datagram pattern on
@@ -197,6 +200,8 @@ def _media_step(a: Side, b: Side, spec: dict, n: int, duration: float, warmup: f
             "send_errors": d["send_errors"], "streams_with_audio": s1["with_audio"],
             "codec": s1["codec"], "srtp_suite": s1["srtp_active"], "rss_kb": s1["rss_kb"],
             "jb_buffered_mean": s1.get("jb_buffered_mean"),
+            "jb_wait_ms_mean": s1.get("jb_wait_ms_mean"), "jb_margin_ms_mean": s1.get("jb_margin_ms_mean"),
+            "probe_stream": s1.get("probe"),
             "mean_payload_bytes": round(d["tx_bytes"] / d["tx_packets"], 1) if d["tx_packets"] else None,
         }
         side_bad = d["rx_lost"] + d["rx_late"] + d["jb_dropped"] + d["jb_underruns"]

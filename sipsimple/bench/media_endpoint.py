@@ -18,7 +18,8 @@ line, ``{"cmd": NAME, ...}`` in and one JSON document out:
   NumpyTap (clicks for the latency probe, else silence) and its output goes to another
   NumpyTap, and a third tap monitors what the click tap sends;
 - ``stats``: this process's CPU seconds, RSS, the engine's counters and the streams'
-  counters summed (``streams``), with how many streams received audio;
+  counters summed (``streams``), with how many streams received audio, the mean
+  jitter-buffer wait and margin over the streams, and the probe stream's buffer state;
 - ``listen`` {seconds}: watch the monitor tap and the receive tap for click onsets in a
   thread for that long; ``clicks`` {count, interval}: write count clicks into the click tap
   (returns when written); ``onsets``: wait for the watcher and reply
@@ -53,21 +54,22 @@ STREAM_COUNTERS = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "rx_expec
                    "rx_duplicates", "rx_srtp_errors", "rx_bad", "rx_short", "rx_unknown_pt", "plc_frames",
                    "decode_errors", "send_errors", "jb_underruns", "jb_dropped", "rtcp_sent", "rtcp_received")
 
+PROBE_KEYS = ("jb_wait_ms", "jb_target_ms", "jb_buffered", "jb_underruns", "jb_dropped", "jb_skipped_silent",
+              "plc_frames", "rx_late", "rx_lost")
+
 
 def _cpu() -> float:
     return time.process_time()     # CLOCK_PROCESS_CPUTIME_ID: every thread, ns resolution
 
 
 class OnsetWatcher:
-    """Polls NumpyTaps for click onsets and timestamps them with CLOCK_MONOTONIC.
+    """Watches NumpyTaps for click onsets, timed by the media clock itself.
 
-    A tap receives whole bridge frames, one per media tick. When new frames appear
-    the poll time is taken as the time the last of them was delivered (earlier ones
-    one frame period before each); an onset at sample k of a frame is placed k
-    samples after its frame's delivery. Each onset carries its uncertainty: the time
-    since the previous poll (the frame arrived in between), or at least a frame
-    period when the poll found several frames (the poller was held up). The same
-    detector runs on both sides, so its bias cancels.
+    ``NumpyTap.read_stamped()`` gives every sample the CLOCK_MONOTONIC time of the
+    media tick that delivered its frame plus its offset in the frame, so an onset
+    is timed exactly however late the watcher reads: it polls every 10 ms, and its
+    CPU does not disturb the engines being measured (a tight poll loop did, at
+    high stream counts). Onsets carry an uncertainty of 0 (kept for the format).
     """
 
     def __init__(self, taps: dict, rate: int, frame: int) -> None:
@@ -95,38 +97,33 @@ class OnsetWatcher:
         last = time.monotonic_ns()
         while True:
             now = time.monotonic_ns()
-            if now > deadline:
-                return
+            self.max_poll_gap_ns = max(self.max_poll_gap_ns, now - last)
+            last = now
             for name, tap in self.taps.items():
-                if tap.available < self.frame:
+                samples, times = tap.read_stamped()
+                if len(samples) == 0:
                     continue
-                t = time.monotonic_ns()
-                samples = tap.read_frames().reshape(-1)
-                frames = len(samples) // self.frame
-                uncertainty = t - last if frames == 1 else max(t - last, period_ns)
-                if frames == 1 and uncertainty <= 1_000_000:
-                    self.phase_points[name].append(t % period_ns)
+                # whole frames are read, so every frame-th sample starts one: its tick
+                self.phase_points[name].extend(int(t) % period_ns for t in times[::self.frame] if t)
                 loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > ONSET_THRESHOLD)
                 quiet = self._quiet[name]
                 previous = -1
                 for index in loud:
                     gap = quiet + index if previous < 0 else index - previous - 1
-                    if gap >= quiet_samples:
-                        frame_index, offset = divmod(int(index), self.frame)
-                        delivered = t - (frames - 1 - frame_index) * period_ns
-                        self.onsets[name].append((delivered + offset * 1_000_000_000 // self.rate, uncertainty))
+                    if gap >= quiet_samples and times[index]:
+                        self.onsets[name].append((int(times[index]), 0))
                     previous = int(index)
                 self._quiet[name] = (len(samples) - 1 - previous) if previous >= 0 else quiet + len(samples)
-            self.max_poll_gap_ns = max(self.max_poll_gap_ns, time.monotonic_ns() - last)
-            last = now      # every tap was checked after this
-            time.sleep(0.00025)
+            if now > deadline:
+                return
+            time.sleep(0.01)
 
     def wait(self) -> None:
         if self.thread is not None:
             self.thread.join()
 
     def phases(self) -> dict:
-        """Per tap, the phase (ns within a frame period, circular mean) at which its frames arrive."""
+        """Per tap, the phase (ns within a frame period, circular mean) of the ticks delivering its frames."""
         import cmath
         import math
 
@@ -157,7 +154,7 @@ class MediaSide:
         self.watcher: OnsetWatcher | None = None
 
     def _create(self, n: int, codec: str, srtp: bool, ptime: int, suites: list | None, append: bool = False,
-                jitter_min_ms: int = 20) -> None:
+                jitter_min_ms: int = 0) -> None:
         from sipsimple.core._media import AudioTransport
 
         if not append:
@@ -170,12 +167,12 @@ class MediaSide:
                                                   jitter_min_ms=jitter_min_ms))
 
     def offer(self, n: int, codec: str, srtp: bool, ptime: int = 20, suites: list | None = None,
-              jitter_min_ms: int = 20) -> dict:
+              jitter_min_ms: int = 0) -> dict:
         self._create(n, codec, srtp, ptime, suites, jitter_min_ms=jitter_min_ms)
         return {"media": [t.local_media() for t in self.transports]}
 
     def answer(self, offers: list, codec: str, srtp: bool, ptime: int = 20, suites: list | None = None,
-               append: bool = False, jitter_min_ms: int = 20) -> dict:
+               append: bool = False, jitter_min_ms: int = 0) -> dict:
         first = len(self.transports) if append else 0
         self._create(len(offers), codec, srtp, ptime, suites, append, jitter_min_ms)
         answers = []
@@ -211,6 +208,8 @@ class MediaSide:
         sums = dict.fromkeys(STREAM_COUNTERS, 0)
         with_audio = 0
         buffered = 0
+        waits = []
+        margins = []
         codec = None
         srtp = None
         for t in self.transports:
@@ -219,13 +218,19 @@ class MediaSide:
                 sums[key] += s.get(key) or 0
             with_audio += 1 if s.get("audio_received") else 0
             buffered += s.get("jb_buffered") or 0
+            waits.append(s.get("jb_wait_ms") or 0.0)
+            margins.append(s.get("jb_target_ms") or 0.0)
             codec = s.get("codec")
             srtp = s.get("srtp_suite") if s.get("srtp_active") else None
         status = read_status()
         return {"cpu": _cpu(), "t": time.monotonic(), "rss_kb": status.get("VmRSS"), "threads": status.get("Threads"),
                 "engine": self.engine.statistics, "streams": sums, "n": len(self.transports),
                 "with_audio": with_audio, "codec": codec,
-                "jb_buffered_mean": round(buffered / len(self.transports), 2) if self.transports else None, "srtp_active": srtp,
+                "jb_buffered_mean": round(buffered / len(self.transports), 2) if self.transports else None,
+                "jb_wait_ms_mean": round(sum(waits) / len(waits), 2) if waits else None,
+                "jb_margin_ms_mean": round(sum(margins) / len(margins), 2) if margins else None,
+                "probe": {key: self.transports[0].statistics.get(key) for key in PROBE_KEYS} if self.transports else None,
+                "srtp_active": srtp,
                 "sample_rate": self.engine.sample_rate}
 
     def listen(self, seconds: float) -> dict:

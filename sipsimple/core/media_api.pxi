@@ -259,6 +259,11 @@ cdef class NumpyTap(BridgePort):
         self.t.rx_cap = self.t.tx_cap = cap
         self.t.rx = <int16_t *>calloc(cap, sizeof(int16_t))
         self.t.tx = <int16_t *>calloc(cap, sizeof(int16_t))
+        self.t.stamp_cap = cap // g_engine.frame_samples + 2
+        self.t.stamp_end = <uint64_t *>calloc(self.t.stamp_cap, sizeof(uint64_t))
+        self.t.stamp_ns = <int64_t *>calloc(self.t.stamp_cap, sizeof(int64_t))
+        if self.t.rx == NULL or self.t.tx == NULL or self.t.stamp_end == NULL or self.t.stamp_ns == NULL:
+            raise MemoryError()
         self._attach(PORT_TAP, self.t)
 
     @property
@@ -283,6 +288,36 @@ cdef class NumpyTap(BridgePort):
             n = ring_pop(self.t.rx, self.t.rx_cap, &self.t.rx_head, &self.t.rx_len, &view[0], n)
             pthread_mutex_unlock(&self.t.lock)
         return out[:n]
+
+    def read_stamped(self):
+        """Every sample received so far, and when the bridge delivered each one.
+
+        Returns (samples, times): int16 samples as ``read()`` gives them and, for
+        each, CLOCK_MONOTONIC nanoseconds: the media tick that delivered its
+        frame plus its offset in the frame (0 if no longer known). Timing audio
+        this way needs no precise polling.
+        """
+        cdef int n, fs = g_engine.frame_samples, rate = g_engine.sample_rate
+        cdef uint64_t first
+        cdef int16_t[::1] view
+        cdef int64_t[::1] tview
+        n = self.t.rx_len
+        out = _np.empty(n, dtype=_np.int16)
+        times = _np.zeros(n, dtype=_np.int64)
+        if n == 0:
+            return out, times
+        view = out
+        tview = times
+        with nogil:
+            pthread_mutex_lock(&self.t.lock)
+            if n > self.t.rx_len:
+                n = self.t.rx_len
+            first = self.t.rx_total - <uint64_t>self.t.rx_len
+            n = ring_pop(self.t.rx, self.t.rx_cap, &self.t.rx_head, &self.t.rx_len, &view[0], n)
+            if n > 0:
+                tap_sample_times(self.t, first, n, &tview[0], fs, rate)
+            pthread_mutex_unlock(&self.t.lock)
+        return out[:n], times[:n]
 
     def read_frames(self):
         """Whole bridge frames received so far, as an int16 array of shape (n, frame_size)."""
@@ -324,6 +359,8 @@ cdef class NumpyTap(BridgePort):
         engine_unlock()
         free(self.t.rx)
         free(self.t.tx)
+        free(self.t.stamp_end)
+        free(self.t.stamp_ns)
         pthread_mutex_destroy(&self.t.lock)
         free(self.t)
         self.t = NULL

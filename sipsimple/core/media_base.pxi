@@ -10,6 +10,7 @@ cdef enum:
     FIFO_SAMPLES = 8192
     EVQ_SIZE = 1024
     MAX_PCM = 5760              # 120 ms at 48 kHz, the largest Opus packet
+    GSM_MAX_PAYLOAD = 99        # three 33-byte GSM frames (60 ms)
 
 cdef enum PortKind:
     PORT_FREE = 0

@@ -9,17 +9,26 @@
 # makes the delay grow by the frames played without it, and raises the margin
 # to how late it came; the margin decays again while no underrun happens. So
 # the delay follows the jitter seen in the last seconds, up and down, instead
-# of ratcheting.
+# of ratcheting. A backlog never becomes standing delay: packets that arrived at
+# once (at a start, after a pause) are discarded down to the newest one already
+# playable, and as many as the media clock skipped ticks (our thread held up)
+# are discarded too.
 
 cdef enum JbResult:
     JB_OK = 0
-    JB_LOST = 1
-    JB_EMPTY = 2
+    JB_LOST = 1             # the packet due is missing and later ones are here: conceal it
+    JB_EMPTY = 2            # nothing to play (not started, or a pause)
+    JB_UNDERRUN = 3         # playing, and the packet due has not arrived (yet): conceal
 
 cdef enum:
     JB_WINDOW = 50              # packets per observation window (1 s at 20 ms)
-    JB_HISTORY = 8              # windows whose lowest wait bounds the removable delay
-    JB_SHRINK_PATIENCE = 100    # packets to wait for a silent one before removing audio
+    JB_HISTORY = 3              # windows whose lowest wait bounds the removable delay (longer-term
+                                # spikes are covered by the margin, which remembers underruns)
+    JB_SHRINK_PATIENCE = 100    # packets to wait for a silent one before removing audio, which
+                                # happens only for JB_AUDIBLE_SURPLUS_US of surplus or more: less
+                                # waits for silence (speech has pauses; a tone may keep it)
+    JB_AUDIBLE_SURPLUS_US = 60000
+    JB_LOSSY_WINDOWS = 10       # windows a loss keeps the FEC delay (see fec_us)
     JB_NO_WAIT = 1 << 30        # "no packet seen yet" for the lowest-wait trackers
 
 # a frame below -50 dBov is silence: removing it to shrink the delay is inaudible
@@ -42,6 +51,9 @@ cdef struct JitterBuffer:
     int ptime_us            # audio per packet
     int margin_us           # wait kept at the low point beyond what the history shows is needed
     int min_margin_us
+    int fec_us              # delay worth keeping while packets get lost: the codec repairs a loss
+                            # from the next packet's FEC when that one is already here (Opus)
+    int lossy               # windows left during which losses count as recent
     int max_delay_us        # the most delay the buffer may hold; a longer silence is a pause
     int win_packets         # packets played in the current window
     int win_min_us          # lowest wait in the current window
@@ -55,9 +67,9 @@ cdef struct JitterBuffer:
     int64_t want_ns         # when the missing packet of that underrun was first due
     uint64_t late
     uint64_t lost
-    uint64_t dropped        # audio packets removed to shrink the delay (and stale ones at a start)
+    uint64_t dropped        # audio packets removed to shrink the delay, and stale backlog
     uint64_t skipped        # silent packets removed to shrink the delay
-    uint64_t underruns      # frames played as silence because the packet due had not arrived
+    uint64_t underruns      # frames concealed because the packet due came late
     uint64_t resets
     uint64_t duplicates
 
@@ -82,12 +94,14 @@ cdef void jb_reset(JitterBuffer *jb) noexcept nogil:
     jb.shrink = 0
     jb.shrink_age = 0
     jb.empty_run = 0
+    jb.lossy = 0
     jb_forget_history(jb)
 
 
-cdef void jb_init(JitterBuffer *jb, int ptime_ms, int min_margin_ms, int max_delay_ms) noexcept nogil:
+cdef void jb_init(JitterBuffer *jb, int ptime_ms, int min_margin_ms, int max_delay_ms, int fec) noexcept nogil:
     jb_reset(jb)
     jb.ptime_us = ptime_ms * 1000
+    jb.fec_us = jb.ptime_us if fec else 0
     jb.min_margin_us = min_margin_ms * 1000
     jb.max_delay_us = max_delay_ms * 1000
     if jb.max_delay_us < 2 * jb.ptime_us:
@@ -160,6 +174,13 @@ cdef void jb_shift_history(JitterBuffer *jb, int delta_us) noexcept nogil:
         jb.win_min_us += delta_us
 
 
+cdef inline int jb_margin(JitterBuffer *jb) noexcept nogil:
+    """The wait to keep at the low point now."""
+    if jb.lossy > 0 and jb.fec_us > jb.margin_us:
+        return jb.fec_us
+    return jb.margin_us
+
+
 cdef void jb_observe(JitterBuffer *jb, int wait_us) noexcept nogil:
     """Account one packet played after waiting wait_us; at a window's end, decide on shrinking."""
     cdef int i, low, excess
@@ -172,25 +193,30 @@ cdef void jb_observe(JitterBuffer *jb, int wait_us) noexcept nogil:
     jb.hist[jb.hist_pos] = jb.win_min_us
     jb.hist_pos = (jb.hist_pos + 1) % JB_HISTORY
     if not jb.win_underrun and jb.margin_us > jb.min_margin_us:
-        # calm: let the margin decay (half-life ~11 windows)
-        jb.margin_us -= (jb.margin_us - jb.min_margin_us) // 16 + 1
+        # calm: let the margin decay (half-life ~5 windows)
+        jb.margin_us -= (jb.margin_us - jb.min_margin_us) // 8 + 1
         if jb.margin_us < jb.min_margin_us:
             jb.margin_us = jb.min_margin_us
     jb.win_packets = 0
     jb.win_min_us = JB_NO_WAIT
     jb.win_underrun = 0
-    if jb.shrink > 0:
-        return
+    if jb.lossy > 0:
+        jb.lossy -= 1
     low = JB_NO_WAIT
     for i in range(JB_HISTORY):
         if jb.hist[i] < low:
             low = jb.hist[i]
     if low == JB_NO_WAIT:
         return
-    excess = low - jb.margin_us
-    if excess >= jb.ptime_us:
+    # decided afresh each window (the history follows every removal), so a pending
+    # removal also goes away when the jitter came back meanwhile
+    excess = low - jb_margin(jb)
+    if excess < jb.ptime_us:
+        jb.shrink = 0
+    else:
+        if jb.shrink == 0:
+            jb.shrink_age = 0
         jb.shrink = excess // jb.ptime_us
-        jb.shrink_age = 0
 
 
 cdef void jb_removed(JitterBuffer *jb, int silent) noexcept nogil:
@@ -208,6 +234,7 @@ cdef void jb_removed(JitterBuffer *jb, int silent) noexcept nogil:
 cdef void jb_end_underrun(JitterBuffer *jb, int64_t arrival_ns) noexcept nogil:
     """The packet awaited by an underrun is here (arrival_ns) or known lost (0)."""
     cdef int64_t lateness
+    jb.shrink = 0
     jb.underruns += jb.empty_run
     jb_shift_history(jb, jb.empty_run * jb.ptime_us)
     if arrival_ns > 0:
@@ -217,6 +244,44 @@ cdef void jb_end_underrun(JitterBuffer *jb, int64_t arrival_ns) noexcept nogil:
     jb.empty_run = 0
 
 
+cdef void jb_discard_stale(JitterBuffer *jb, int64_t now, int most) noexcept nogil:
+    """Discard up to most packets from the head while the one after has waited the margin.
+
+    Such a head packet is stale: a fresher one is already playable, so playing it
+    would only carry delay (a backlog that arrived at once).
+    """
+    cdef JbSlot *slot = jb_peek(jb)
+    cdef JbSlot *nxt
+    while slot != NULL and most > 0 and jb.count > 1:
+        nxt = jb_peek_after(jb)
+        if nxt == NULL or (now - nxt.arrival_ns) // 1000 < jb_margin(jb):
+            break
+        slot.used = 0
+        jb.count -= 1
+        jb.next_seq += 1
+        jb.dropped += 1
+        most -= 1
+        slot = nxt
+
+
+cdef void jb_discard_skipped(JitterBuffer *jb, int most) noexcept nogil:
+    """The media clock skipped ticks (our thread was held up): discard as many packets.
+
+    What the sender sent meanwhile was read in one go when we resumed, so arrival
+    times cannot tell it is stale; counting can: beyond the packets the margin
+    wants buffered, up to one packet per skipped tick is surplus.
+    """
+    cdef JbSlot *slot = jb_peek(jb)
+    cdef int keep = 1 + (jb_margin(jb) + jb.ptime_us - 1) // jb.ptime_us
+    while slot != NULL and most > 0 and jb.count > keep and jb_peek_after(jb) != NULL:
+        slot.used = 0
+        jb.count -= 1
+        jb.next_seq += 1
+        jb.dropped += 1
+        most -= 1
+        slot = jb_peek(jb)
+
+
 cdef int jb_start(JitterBuffer *jb, int64_t now) noexcept nogil:
     """Not playing yet (or after a pause): start when the packet due has waited the margin.
 
@@ -224,7 +289,6 @@ cdef int jb_start(JitterBuffer *jb, int64_t now) noexcept nogil:
     stall) are discarded first: a start never begins with standing delay.
     """
     cdef JbSlot *slot
-    cdef JbSlot *nxt
     cdef int i
     if jb.count == 0:
         return 0
@@ -232,19 +296,11 @@ cdef int jb_start(JitterBuffer *jb, int64_t now) noexcept nogil:
     while jb_peek(jb) == NULL and i < JB_SLOTS:     # begin at the oldest packet there is
         jb.next_seq += 1
         i += 1
-    slot = jb_peek(jb)
-    if slot == NULL:
+    if jb_peek(jb) == NULL:
         return 0
-    while jb.count > 1:
-        nxt = jb_peek_after(jb)
-        if nxt == NULL or (now - nxt.arrival_ns) // 1000 < jb.margin_us:
-            break
-        slot.used = 0
-        jb.count -= 1
-        jb.next_seq += 1
-        jb.dropped += 1
-        slot = nxt
-    if (now - slot.arrival_ns) // 1000 < jb.margin_us:
+    jb_discard_stale(jb, now, JB_SLOTS)
+    slot = jb_peek(jb)
+    if (now - slot.arrival_ns) // 1000 < jb_margin(jb):
         return 0
     jb.playing = 1
     jb.empty_run = 0
@@ -271,13 +327,30 @@ cdef int jb_get(JitterBuffer *jb, int64_t now, JbSlot **out) noexcept nogil:
                 # longer than any delay we would keep: a pause, not jitter; start afresh
                 jb.empty_run = 0
                 jb.playing = 0
-            return JB_EMPTY
+                return JB_EMPTY
+            return JB_UNDERRUN
         # later packets are here: this one is lost
         if jb.empty_run:
-            jb_end_underrun(jb, 0)
-        jb.next_seq += 1
-        jb.lost += 1
-        return JB_LOST
+            if jb.fec_us:
+                # keep the frame concealed meanwhile as added delay, so that this loss and
+                # the next ones are repaired from the following packet's FEC
+                jb.lossy = JB_LOSSY_WINDOWS
+                jb_shift_history(jb, jb.empty_run * jb.ptime_us)
+                jb.empty_run = 0
+            else:
+                # the frames concealed while waiting stood in for the packets now known lost
+                while jb.empty_run > 0 and jb_peek(jb) == NULL:
+                    jb.next_seq += 1
+                    jb.lost += 1
+                    jb.empty_run -= 1
+                if jb.empty_run:
+                    jb_end_underrun(jb, 0)
+                slot = jb_peek(jb)
+        if slot == NULL:
+            jb.lossy = JB_LOSSY_WINDOWS
+            jb.next_seq += 1
+            jb.lost += 1
+            return JB_LOST
     if jb.empty_run:
         jb_end_underrun(jb, slot.arrival_ns)
     jb.next_seq += 1

@@ -164,6 +164,11 @@ cdef struct Tap:
     int tx_len
     uint64_t rx_overflow
     uint64_t tx_underflow
+    uint64_t rx_total           # samples ever put into rx (the index after the newest)
+    uint64_t *stamp_end         # a ring, one entry per frame put: rx_total after that frame...
+    int64_t *stamp_ns           # ...and the media tick that put it (CLOCK_MONOTONIC ns)
+    int stamp_cap
+    int stamp_pos
 
 
 cdef void ring_push(int16_t *ring, int cap, int *head, int *length, const int16_t *src, int n) noexcept nogil:
@@ -200,7 +205,31 @@ cdef void tap_put_frame(Tap *t, const int16_t *buf, int n) noexcept nogil:
     if t.rx_len + n > t.rx_cap:
         t.rx_overflow += 1
     ring_push(t.rx, t.rx_cap, &t.rx_head, &t.rx_len, buf, n)
+    t.rx_total += n
+    t.stamp_end[t.stamp_pos] = t.rx_total
+    t.stamp_ns[t.stamp_pos] = g_engine.now_ns
+    t.stamp_pos = (t.stamp_pos + 1) % t.stamp_cap
     pthread_mutex_unlock(&t.lock)
+
+
+cdef void tap_sample_times(Tap *t, uint64_t first, int n, int64_t *times, int frame, int rate) noexcept nogil:
+    """When the bridge delivered samples first .. first + n - 1 (tap lock held): the tick
+    of each one's frame plus its offset in the frame; 0 when that is no longer known."""
+    cdef int e, idx, j = 0
+    cdef uint64_t end
+    for e in range(t.stamp_cap):
+        idx = (t.stamp_pos + e) % t.stamp_cap        # oldest first
+        end = t.stamp_end[idx]
+        if end == 0 or end <= first:
+            continue
+        while j < n and first + j < end:
+            times[j] = t.stamp_ns[idx] + <int64_t>(first + j + frame - end) * 1000000000 // rate
+            j += 1
+        if j == n:
+            break
+    while j < n:
+        times[j] = 0
+        j += 1
 
 
 cdef int tap_get_frame(Tap *t, int16_t *out, int n) noexcept nogil:

@@ -62,6 +62,9 @@ cdef struct Stream:
     int16_t last_pcm[MAX_PCM]
     int last_len
     int plc_run
+    uint8_t last_gsm[GSM_MAX_PAYLOAD]   # the last good GSM payload, decoded again to conceal a loss
+    int last_gsm_len
+    uint64_t late_ticks_seen        # the engine's late_ticks when this stream last played
     uint32_t rx_ssrc
     int rx_ssrc_valid
     int seq_init
@@ -498,6 +501,15 @@ cdef void stream_conceal(Stream *s, int n) noexcept nogil:
     gain = 1.0 - 0.25 * s.plc_run
     if gain < 0 or s.last_len <= 0:
         gain = 0
+    if s.codec.id == C_GSM and s.last_gsm_len > 0:
+        # GSM 06.11 substitution: decode the last good frame again, so that the decoder's
+        # long-term predictor state carries on (skipping it leaves the level sagging for good)
+        k = codec_decode(&s.codec, s.last_gsm, s.last_gsm_len, s.rxfifo + s.rxfifo_len, n)
+        if k > 0:
+            for i in range(k):
+                s.rxfifo[s.rxfifo_len + i] = <int16_t>(s.rxfifo[s.rxfifo_len + i] * gain)
+            s.rxfifo_len += k
+            return
     for i in range(n):
         s.rxfifo[s.rxfifo_len + i] = <int16_t>(s.last_pcm[i % s.last_len] * gain) if gain > 0 else 0
     s.rxfifo_len += n
@@ -513,6 +525,12 @@ cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
     if not s.started or not s.can_recv:
         return 0
     need = s.bridge_frame * s.codec.sample_rate // s.bridge_rate
+    if s.late_ticks_seen != g_engine.late_ticks:
+        # the media clock skipped ticks (the thread was held up): what arrived for them is
+        # stale, and playing it would add their length to the delay for good
+        jb_discard_skipped(&s.jb, <int>(g_engine.late_ticks - s.late_ticks_seen) * g_engine.frame_ms * 1000
+                           // s.jb.ptime_us)
+        s.late_ticks_seen = g_engine.late_ticks
     while s.rxfifo_len < need:
         r = jb_get(&s.jb, g_engine.now_ns, &slot)
         if r == JB_OK:
@@ -531,19 +549,30 @@ cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
                 continue
             if s.jb.shrink > 0 and jb_peek(&s.jb) != NULL:
                 # the buffer holds more delay than the jitter needs: play the next packet in
-                # this one's place, at once if this one is silent, else after waiting a while
-                # for a silent one (the decoder has seen it either way, so its state stays whole)
+                # this one's place, at once if this one is silent, else (60 ms of surplus or
+                # more) after waiting a while for a silent one; the decoder has seen it either
+                # way, so its state stays whole
                 silent = frame_power(s.rxfifo + s.rxfifo_len, k) < JB_SILENT_POWER
-                if silent or s.jb.shrink_age >= JB_SHRINK_PATIENCE:
+                if silent or (s.jb.shrink * s.jb.ptime_us >= JB_AUDIBLE_SURPLUS_US
+                              and s.jb.shrink_age >= JB_SHRINK_PATIENCE):
                     jb_removed(&s.jb, silent)
                     continue
-                s.jb.shrink_age += 1
+                if s.jb.shrink_age < JB_SHRINK_PATIENCE:
+                    s.jb.shrink_age += 1
+            if s.codec.id == C_GSM and slot.len <= GSM_MAX_PAYLOAD:
+                memcpy(s.last_gsm, slot.data, slot.len)
+                s.last_gsm_len = slot.len
             memcpy(s.last_pcm, s.rxfifo + s.rxfifo_len, (k if k < MAX_PCM else MAX_PCM) * sizeof(int16_t))
             s.last_len = k if k < MAX_PCM else MAX_PCM
             s.plc_run = 0
             s.rxfifo_len += k
             got = 1
         elif r == JB_LOST:
+            stream_conceal(s, s.last_len)
+            got = 1
+        elif r == JB_UNDERRUN and s.jb.empty_run <= 3 and s.last_len > 0:
+            # late or lost, we cannot tell yet: conceal either way (a late packet then plays
+            # one frame later; a lost one was replaced by this), fading to silence after 60 ms
             stream_conceal(s, s.last_len)
             got = 1
         else:

@@ -493,8 +493,10 @@ cdef class AudioTransport(BridgePort):
             s.txfifo_len = 0
             s.rxfifo_len = 0
             s.last_len = 0
+            s.last_gsm_len = 0
+            s.late_ticks_seen = g_engine.late_ticks
             s.marker_next = 1
-            jb_init(&s.jb, ptime, self._jb_min, min(self._jb_max, ptime * (JB_SLOTS // 2)))
+            jb_init(&s.jb, ptime, self._jb_min, min(self._jb_max, ptime * (JB_SLOTS // 2)), newc.id == C_OPUS)
         s.tx_pt = tx_pt
         s.rx_pt = rx_pt
         s.rx_pt_alt = tx_pt
@@ -653,7 +655,7 @@ cdef class AudioTransport(BridgePort):
                 "fec_frames": s.fec_frames,
                 "decode_errors": s.decode_errors,
                 "send_errors": s.send_errors,
-                "jb_target_ms": s.jb.margin_us / 1000.0,
+                "jb_target_ms": jb_margin(&s.jb) / 1000.0,
                 "jb_wait_ms": s.jb.last_wait_us / 1000.0,
                 "jb_buffered": s.jb.count,
                 "jb_underruns": s.jb.underruns,
