@@ -25,8 +25,9 @@ cdef enum:
     JB_HISTORY = 3              # windows whose lowest wait bounds the removable delay (longer-term
                                 # spikes are covered by the margin, which remembers underruns)
     JB_SHRINK_PATIENCE = 100    # packets to wait for a silent one before removing audio, which
-                                # happens only for JB_AUDIBLE_SURPLUS_US of surplus or more: less
-                                # waits for silence (speech has pauses; a tone may keep it)
+                                # happens only for JB_AUDIBLE_SURPLUS_US of surplus or more, all
+                                # of it at once (one glitch, not several); less waits for silence
+                                # (speech has pauses; a tone may keep it)
     JB_AUDIBLE_SURPLUS_US = 60000
     JB_LOSSY_WINDOWS = 10       # windows a loss keeps the FEC delay (see fec_us)
     JB_NO_WAIT = 1 << 30        # "no packet seen yet" for the lowest-wait trackers
@@ -63,6 +64,7 @@ cdef struct JitterBuffer:
     int last_wait_us
     int shrink              # packets still to remove
     int shrink_age          # packets played while a removal waits for a silent one
+    int forcing             # removing audio: the wait for silence was in vain
     int empty_run           # consecutive empty reads while playing (an underrun in progress)
     int64_t want_ns         # when the missing packet of that underrun was first due
     uint64_t late
@@ -93,6 +95,7 @@ cdef void jb_reset(JitterBuffer *jb) noexcept nogil:
     jb.playing = 0
     jb.shrink = 0
     jb.shrink_age = 0
+    jb.forcing = 0
     jb.empty_run = 0
     jb.lossy = 0
     jb_forget_history(jb)
@@ -213,6 +216,7 @@ cdef void jb_observe(JitterBuffer *jb, int wait_us) noexcept nogil:
     excess = low - jb_margin(jb)
     if excess < jb.ptime_us:
         jb.shrink = 0
+        jb.forcing = 0
     else:
         if jb.shrink == 0:
             jb.shrink_age = 0
@@ -223,7 +227,9 @@ cdef void jb_removed(JitterBuffer *jb, int silent) noexcept nogil:
     """One packet was removed to shrink the delay (by stream_get_frame)."""
     if jb.shrink > 0:
         jb.shrink -= 1
-    jb.shrink_age = 0
+    if jb.shrink == 0:
+        jb.shrink_age = 0
+        jb.forcing = 0
     if silent:
         jb.skipped += 1
     else:
@@ -235,6 +241,7 @@ cdef void jb_end_underrun(JitterBuffer *jb, int64_t arrival_ns) noexcept nogil:
     """The packet awaited by an underrun is here (arrival_ns) or known lost (0)."""
     cdef int64_t lateness
     jb.shrink = 0
+    jb.forcing = 0
     jb.underruns += jb.empty_run
     jb_shift_history(jb, jb.empty_run * jb.ptime_us)
     if arrival_ns > 0:

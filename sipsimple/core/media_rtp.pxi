@@ -550,11 +550,12 @@ cdef int stream_get_frame(Stream *s, int16_t *out) noexcept nogil:
             if s.jb.shrink > 0 and jb_peek(&s.jb) != NULL:
                 # the buffer holds more delay than the jitter needs: play the next packet in
                 # this one's place, at once if this one is silent, else (60 ms of surplus or
-                # more) after waiting a while for a silent one; the decoder has seen it either
-                # way, so its state stays whole
+                # more) after waiting a while for a silent one, and then the whole surplus at
+                # once; the decoder has seen it either way, so its state stays whole
                 silent = frame_power(s.rxfifo + s.rxfifo_len, k) < JB_SILENT_POWER
-                if silent or (s.jb.shrink * s.jb.ptime_us >= JB_AUDIBLE_SURPLUS_US
-                              and s.jb.shrink_age >= JB_SHRINK_PATIENCE):
+                if s.jb.shrink_age >= JB_SHRINK_PATIENCE and s.jb.shrink * s.jb.ptime_us >= JB_AUDIBLE_SURPLUS_US:
+                    s.jb.forcing = 1
+                if silent or s.jb.forcing:
                     jb_removed(&s.jb, silent)
                     continue
                 if s.jb.shrink_age < JB_SHRINK_PATIENCE:
