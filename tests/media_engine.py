@@ -1,5 +1,10 @@
 """The media engine as media tests want it: running on the clocked null device at one rate."""
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from sipsimple.core._media import MediaEngine
 
 
@@ -11,3 +16,21 @@ def start_media_engine(rate: int = 48000) -> MediaEngine:
     if not engine.running:
         engine.start(sample_rate=rate, frame_ms=20, device="null")
     return engine
+
+
+@contextmanager
+def recorded_events(engine: MediaEngine) -> Iterator[list[tuple[str, Any, Any]]]:
+    """Every event the media engine reports while inside, as (name, sender, data)."""
+    got: list[tuple[str, Any, Any]] = []
+    lock = threading.Lock()
+
+    def handler(name, sender, data):
+        with lock:
+            got.append((name, sender, data))
+
+    old = engine.event_handler
+    engine.event_handler = handler
+    try:
+        yield got
+    finally:
+        engine.event_handler = old

@@ -3,14 +3,13 @@ timeout events, symmetric RTP latching, hold/unhold via update()."""
 
 import socket
 import struct
-import threading
 import time
 
 import numpy as np
 import pytest
 
 from sipsimple.core._media import AudioTransport, MediaError, NumpyTap, ToneGenerator
-from tests.media_engine import start_media_engine
+from tests.media_engine import recorded_events, start_media_engine
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +19,8 @@ def engine():
 
 @pytest.fixture
 def events(engine):
-    got = []
-    lock = threading.Lock()
-
-    def handler(name, sender, data):
-        with lock:
-            got.append((name, sender, data))
-
-    old = engine.event_handler
-    engine.event_handler = handler
-    yield got
-    engine.event_handler = old
+    with recorded_events(engine) as got:
+        yield got
 
 
 def pair(**kw):

@@ -1,7 +1,6 @@
 """WAV player (once, looping, end notification, resampling, stereo) and WAV
 recorder (valid while written, flushed every second, holds a call's tone)."""
 
-import threading
 import time
 import wave
 
@@ -16,7 +15,7 @@ from sipsimple.core._media import (
     WavePlayer,
     WaveRecorder,
 )
-from tests.media_engine import start_media_engine
+from tests.media_engine import recorded_events, start_media_engine
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +25,8 @@ def engine():
 
 @pytest.fixture
 def events(engine):
-    got = []
-    lock = threading.Lock()
-
-    def handler(name, sender, data):
-        with lock:
-            got.append((name, sender))
-
-    old = engine.event_handler
-    engine.event_handler = handler
-    yield got
-    engine.event_handler = old
+    with recorded_events(engine) as got:
+        yield got
 
 
 def write_wav(path, freq, seconds, rate, channels=1, amplitude=0.3):
@@ -71,7 +61,7 @@ def test_player_plays_once_and_notifies(engine, events, tmp_path, rate, channels
         while not player.ended and time.monotonic() < deadline:
             time.sleep(0.02)
         assert player.ended
-        assert [n for n, s in events if s is player] == ["WavePlayerDidEnd"]
+        assert [n for n, s, _ in events if s is player] == ["WavePlayerDidEnd"]
         time.sleep(0.1)
         x = tap.read()
         active = np.flatnonzero(np.abs(x) > 500)
@@ -95,7 +85,7 @@ def test_player_loops(engine, events, tmp_path):
         assert not player.ended and player.playing
         active = np.flatnonzero(np.abs(x) > 500)
         assert len(x[active[0]:active[-1]]) > 0.45 * 48000
-        assert not [n for n, s in events if s is player]
+        assert not [n for n, s, _ in events if s is player]
     finally:
         player.stop()
         tap.stop()
