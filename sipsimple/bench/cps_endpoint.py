@@ -18,12 +18,11 @@ The parent talks to it over stdin/stdout, one JSON document per line:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
 
-from sipsimple.bench.endpoint import read_status
+from sipsimple.bench.endpoint import reply, serve_commands
 
 EVENTS = ("SCSessionNewIncoming", "SCSessionDidStart", "SCSessionDidFail", "SCSessionDidEnd")
 
@@ -76,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ip", default="127.0.0.1")
     args = parser.parse_args(argv)
 
-    def reply(doc: dict) -> None:
-        sys.stdout.write(json.dumps(doc) + "\n")
-        sys.stdout.flush()
-
     from sipsimple.core import Engine
     from sipsimple.core._media import MediaEngine
     from sipsimple.notification import NotificationCenter
@@ -98,28 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     reply({"ready": True, "port": engine.udp_port, "pid": os.getpid()})
 
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "stats":
-            times = os.times()
-            status = read_status()
-            doc = answerer.snapshot()
-            doc.update({"active": len(manager.sessions), "cpu": times.user + times.system,
-                        "rss_kb": status.get("VmRSS"), "hwm_kb": status.get("VmHWM"),
-                        "threads": status.get("Threads")})
-            reply(doc)
-        elif command == "trim":
-            import ctypes
-
-            try:
-                ctypes.CDLL("libc.so.6").malloc_trim(0)
-            except (OSError, AttributeError):
-                pass
-            reply({"rss_kb": read_status().get("VmRSS")})
-        elif command == "quit":
-            break
-        elif command:
-            reply({"error": f"unknown command {command!r}"})
+    serve_commands(lambda: {**answerer.snapshot(), "active": len(manager.sessions)})
     engine.stop()
     MediaEngine().stop()
     reply({"stopped": True, **answerer.snapshot()})

@@ -29,6 +29,37 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
+
+
+def reply(doc: dict) -> None:
+    """One JSON line to the parent on stdout."""
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def serve_commands(stats: Callable[[], dict]) -> None:
+    """Answer the parent's commands on stdin until ``quit`` or EOF: stats, trim, quit."""
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "stats":
+            times = os.times()
+            status = read_status()
+            reply({**stats(), "cpu": times.user + times.system, "utime": times.user, "stime": times.system,
+                   "rss_kb": status.get("VmRSS"), "hwm_kb": status.get("VmHWM"), "threads": status.get("Threads")})
+        elif command == "trim":
+            # diagnostic: give free heap memory back to the OS, then report RSS
+            import ctypes
+
+            try:
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+            except (OSError, AttributeError):
+                pass
+            reply({"rss_kb": read_status().get("VmRSS")})
+        elif command == "quit":
+            break
+        elif command:
+            reply({"error": f"unknown command {command!r}"})
 
 
 def read_status(pid: int | str = "self") -> dict[str, int]:
@@ -95,10 +126,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnostic: set SO_RCVBUF of the UDP socket (the core does not expose it)")
     args = parser.parse_args(argv)
 
-    def reply(doc: dict) -> None:
-        sys.stdout.write(json.dumps(doc) + "\n")
-        sys.stdout.flush()
-
     profiler = None
     if args.profile:
         import cProfile
@@ -126,28 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     rcvbuf = set_udp_rcvbuf(args.ip, engine.udp_port, args.rcvbuf) if args.rcvbuf else None
     reply({"ready": True, "port": engine.udp_port, "pid": os.getpid(), "rcvbuf": rcvbuf})
 
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "stats":
-            times = os.times()
-            status = read_status()
-            reply({"count": counter.count, "body_bytes": counter.body_bytes,
-                   "cpu": times.user + times.system, "utime": times.user, "stime": times.system,
-                   "rss_kb": status.get("VmRSS"), "hwm_kb": status.get("VmHWM"),
-                   "threads": status.get("Threads")})
-        elif command == "trim":
-            # diagnostic: give free heap memory back to the OS, then report RSS
-            import ctypes
-
-            try:
-                ctypes.CDLL("libc.so.6").malloc_trim(0)
-            except (OSError, AttributeError):
-                pass
-            reply({"rss_kb": read_status().get("VmRSS")})
-        elif command == "quit":
-            break
-        elif command:
-            reply({"error": f"unknown command {command!r}"})
+    serve_commands(lambda: {"count": counter.count, "body_bytes": counter.body_bytes})
     engine.stop()
     if profiler is not None:
         profiler.dump_stats(args.profile)
