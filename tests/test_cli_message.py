@@ -70,6 +70,18 @@ def test_message_peer_to_peer():
         assert bob.process.wait(TIMEOUT) == 0
 
 
+def test_message_from_carries_the_configured_display_name(tmp_path):
+    config = ["--config-dir", str(tmp_path)]
+    added = run_cli(*config, "account", "add", "alice@127.0.0.1", "--display-name", "Alice Liddell")
+    assert added.returncode == 0, added.stderr
+    with listener("--count", "1", "--account", "bob@127.0.0.1", "--local-ip", "127.0.0.1") as bob:
+        address = bob.address("stderr")
+        result = run_cli(*config, "message", address, "who is it?", "--local-ip", "127.0.0.1")
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert bob.next_line() == "Alice Liddell <sip:alice@127.0.0.1>: who is it?"
+        assert bob.process.wait(TIMEOUT) == 0
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_listen_until_signal(signum):
     with listener("--local-ip", "127.0.0.1") as anyone:

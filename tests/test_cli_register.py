@@ -109,3 +109,53 @@ def test_port_in_use(kamailio):
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("sipsimple: error: ")
+
+
+REGISTRAR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- a registrar that takes anyone: the REGISTER, then the one that unregisters -->
+<scenario name="registrar">
+  <recv request="REGISTER" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Contact:];expires=600
+      Content-Length: 0
+    ]]></send>
+  <recv request="REGISTER" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+</scenario>
+"""
+
+
+def test_register_sends_the_configured_display_name(tmp_path):
+    from tests.peers.sipp import SippProcess
+
+    scenario = tmp_path / "registrar.xml"
+    scenario.write_text(REGISTRAR)
+    config = ["--config-dir", str(tmp_path / "config")]
+    with SippProcess(scenario, calls=1, timeout=20, run_dir=tmp_path / "sipp") as registrar:
+        added = run_cli(*config, "account", "add", "alice@127.0.0.1", "--display-name", "Alice Liddell",
+                        "--proxy", registrar.address)
+        assert added.returncode == 0, added.stderr
+        result = run_cli(*config, "register", "--once", "--local-ip", "127.0.0.1")
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert result.stdout.splitlines()[-1] == "unregistered: 200 OK"
+        seen = registrar.wait(timeout=10)
+    assert seen.ok, seen.describe()
+    registers = [m for m in seen.messages.split("\n\n") if m.lstrip().startswith("REGISTER ")]
+    from_lines = [line for m in registers for line in m.splitlines() if line.startswith("From:")]
+    assert len(from_lines) == 2 and all(line.startswith('From: "Alice Liddell" <sip:alice@127.0.0.1>')
+                                        for line in from_lines), seen.messages

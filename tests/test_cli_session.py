@@ -215,3 +215,127 @@ def test_account_added_with_no_register_is_not_registered(tmp_path, kamailio):
     assert status == 0
     assert output.splitlines() == [output.splitlines()[0], "type /help for the commands"]
     assert output.startswith("listening on sip:alice@127.0.0.1:")
+
+
+def wait_lines(process: CLIProcess, *starts: str) -> list[str]:
+    """The lines starting with each of ``starts``, in whatever order they come (two sessions' answers race)."""
+    found: dict[str, str] = {}
+    while len(found) < len(starts):
+        line = process.wait_line(lambda text: any(text.startswith(s) for s in starts if s not in found))
+        found[next(s for s in starts if s not in found and line.startswith(s))] = line
+    return [found[s] for s in starts]
+
+
+def test_switching_holds_the_call_left_and_resumes_it_unless_held_with_hold():
+    with CLIProcess("session", "--auto-answer", "--account", "alice@127.0.0.1", *P2P) as alice, \
+            CLIProcess("session", "--auto-answer", "--account", "carol@127.0.0.1", *P2P) as carol, \
+            CLIProcess("session", "--account", "bob@127.0.0.1", *P2P) as bob:
+        alice_uri, carol_uri, bob_uri = alice.address(), carol.address(), bob.address()
+        bob.send(f"/call {alice_uri}")
+        bob.wait_line("[1] established")
+        alice.wait_line("[1] established")
+
+        # a second call: the first goes on hold, and alice's side sees it (a re-INVITE with sendonly)
+        bob.send(f"/call {carol_uri}")
+        wait_lines(bob, "[1] putting on hold", "[1] on hold", "[2] established")
+        alice.wait_line("[1] put on hold by the other party")
+        carol.wait_line("[1] established")
+
+        # back to alice: she is taken off hold (sendrecv again), carol is put on hold
+        bob.send("/switch 1")
+        assert bob.wait_line("[1] is the current session") == "[1] is the current session"
+        alice.wait_line("[1] taken off hold by the other party")
+        carol.wait_line("[1] put on hold by the other party")
+        wait_lines(bob, "[1] off hold", "[2] on hold")
+
+        # held on purpose with /hold: switching away and back leaves it held
+        bob.send("/hold")
+        bob.wait_line("[1] on hold")
+        alice.wait_line("[1] put on hold by the other party")
+        bob.send("/switch 2")
+        carol.wait_line("[1] taken off hold by the other party")
+        bob.wait_line("[2] off hold")
+        bob.send("/switch 1")
+        assert bob.wait_line("[1] is the current session") == \
+            "[1] is the current session (on hold: /unhold resumes it)"
+        bob.wait_line("[2] on hold")
+        carol.wait_line("[1] put on hold by the other party")
+        bob.send("/sessions")
+        assert bob.wait_line("*[1]") == f"*[1] {alice_uri} ESTABLISHED audio, on hold"
+        assert bob.wait_line("[2]") == f" [2] {carol_uri} ESTABLISHED audio, on hold"
+        bob.send("/unhold")
+        bob.wait_line("[1] off hold")
+        alice.wait_line("[1] taken off hold by the other party")
+
+        # there and straight back: what the first switch's re-INVITEs still block is sent once they are answered
+        bob.send("/switch 2")
+        bob.send("/switch 1")
+        wait_lines(bob, "[1] on hold", "[2] off hold")
+        wait_lines(bob, "[1] off hold", "[2] on hold")
+        alice.wait_line("[1] put on hold by the other party")
+        alice.wait_line("[1] taken off hold by the other party")
+        bob.send("/sessions")
+        assert bob.wait_line("*[1]") == f"*[1] {alice_uri} ESTABLISHED audio"
+        assert bob.wait_line("[2]") == f" [2] {carol_uri} ESTABLISHED audio, on hold"
+
+        # answering a third call holds the live one (alice) too
+        with CLIProcess("session", bob_uri, "--account", "dave@127.0.0.1", *P2P) as dave:
+            bob.wait_line("[3] incoming session from sip:dave@127.0.0.1")
+            bob.send("/answer")
+            bob.wait_line("[1] putting on hold")
+            alice.wait_line("[1] put on hold by the other party")
+            dave.wait_line("[1] established")
+            bob.wait_line("[1] on hold")
+            # when the live call ends, the keyboard goes to another session, which stays held until told
+            bob.send("/hang")
+            dave.wait_line("[1] ended by the other party")
+            bob.wait_line("[3] ended")
+            assert bob.next_line() == "[2] is the current session (on hold: /unhold resumes it)"
+            bob.send("/quit")
+            assert bob.finish()[0] == 0
+            assert dave.finish()[0] == 0
+        alice.wait_line("[1] ended by the other party")
+        carol.wait_line("[1] ended by the other party")
+        assert alice.finish()[0] == 0 and carol.finish()[0] == 0
+    assert not [line for line in bob.lines + alice.lines + carol.lines if line.startswith("error")]
+
+
+def test_held_call_goes_quiet_and_baresip_is_heard_again_after_switching_back(tmp_path, baresip_factory):
+    peer = baresip_factory(user="bob")  # no registrar: called at its own address; it sends a 440 Hz tone
+    recording = tmp_path / "call.wav"
+    with CLIProcess("session", "--auto-answer", "--account", "carol@127.0.0.1", *P2P) as carol, \
+            CLIProcess("session", "--account", "alice@127.0.0.1", *P2P) as alice:
+        carol_uri = carol.address()
+        alice.address()
+        alice.send(f"/call {peer.uri}")
+        alice.wait_line("[1] established")
+        peer.ctrl.wait_event("CALL_ESTABLISHED")
+        alice.send(f"/record {recording}")
+        alice.wait_line("[1] recording to")
+        # time on the clock of DTMF digits (0.35 s each), so the recording has a stretch of each phase
+        alice.send("/dtmf 12")
+        assert [peer.ctrl.wait_event("CALL_DTMF_START")["param"] for _ in range(2)] == ["1", "2"]
+
+        alice.send(f"/call {carol_uri}")
+        wait_lines(alice, "[1] on hold", "[2] established")
+        carol.wait_line("[1] established")
+        carol.send("/dtmf 123")
+        alice.wait_line("[2] dtmf received: 3")
+
+        alice.send("/switch 1")
+        wait_lines(alice, "[1] off hold", "[2] on hold")
+        alice.send("/dtmf 12")
+        assert [peer.ctrl.wait_event("CALL_DTMF_START")["param"] for _ in range(2)] == ["1", "2"]
+        alice.send("/record")
+        alice.wait_line("[1] recording stopped")
+        alice.send("/quit")
+        assert alice.finish()[0] == 0
+    samples, rate = read_wav(recording)
+    window = rate // 20
+    levels = [level_dbfs(samples[i:i + window]) for i in range(0, len(samples) - window + 1, window)]
+    heard = "".join("T" if level > -40 else "." for level in levels)  # T: baresip's tone, 50 ms a letter
+    # the tone, silence while held (baresip answers our sendonly with recvonly and stops), the tone again
+    phases = re.fullmatch(r"\.{0,4}(T+)(\.+)(T+)\.{0,2}", heard)
+    assert phases and all(len(phase) >= 6 for phase in phases.groups()), heard
+    resumed = samples[phases.start(3) * window:phases.end(3) * window]
+    assert abs(dominant_frequency(resumed, rate) - 440) < 10

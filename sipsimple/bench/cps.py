@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 import tempfile
 import time
 import wave
 from pathlib import Path
 
 from sipsimple.bench import rising
-from sipsimple.bench.endpoint import read_status
+from sipsimple.bench.endpoint import EndpointProcess, read_status
 from sipsimple.bench.rising import proc_cpu
 
 __all__ = ["run", "DEFAULT_RATES", "GOAL_RATE", "CALL_MS", "FULL_CALLS"]
@@ -85,43 +84,11 @@ def write_tone_wav(path: Path, seconds: float, frequency: float = 440.0, rate: i
     return path
 
 
-class OurEndpoint:
+class OurEndpoint(EndpointProcess):
     """Our endpoint: the child process with the SessionManager answering every call."""
 
-    name = "ours"
-
     def __init__(self, port: int) -> None:
-        import json
-        import os
-        import sys
-
-        self._json = json
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.process = subprocess.Popen([sys.executable, "-m", "sipsimple.bench.cps_endpoint", str(port)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        ready = self._read()
-        if not ready.get("ready"):
-            self.process.kill()
-            raise RuntimeError(f"the endpoint did not start: {ready}")
-        self.port = ready["port"]
-        self.pid = ready["pid"]
-        self.address = f"127.0.0.1:{self.port}"
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the endpoint exited (rc={self.process.poll()})")
-        return self._json.loads(line)
-
-    def _command(self, command: str) -> dict:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def stats(self) -> dict:
-        return self._command("stats")
+        super().__init__("sipsimple.bench.cps_endpoint", [str(port)])
 
     def settle(self, before: dict, expected: int, timeout: float = 15.0) -> dict:
         """Stats once ``expected`` more calls have ended and none is active (or after ``timeout``)."""
@@ -131,20 +98,6 @@ class OurEndpoint:
             if (now["ended"] - before["ended"] >= expected and now["active"] == 0) or time.monotonic() > deadline:
                 return now
             time.sleep(0.05)
-
-    def trim(self) -> dict:
-        return self._command("trim")
-
-    def close(self) -> dict:
-        try:
-            final = self._command("quit")
-            final = self._read() if not final.get("stopped") else final
-            self.process.wait(15)
-            return final
-        except Exception:
-            self.process.kill()
-            self.process.wait()
-            return {}
 
 
 class PeerBaresip:

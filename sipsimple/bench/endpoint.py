@@ -20,6 +20,10 @@ over stdin/stdout, one JSON document per line:
 With ``--profile FILE`` the Engine thread runs under cProfile (the profiler
 is switched on by the first profiling event in each new thread) and the
 statistics are written to FILE on ``quit``.
+
+The parent's side of this conversation, for this child and the ``cps`` one
+(:mod:`sipsimple.bench.cps_endpoint`, which speaks the same commands), is
+:class:`EndpointProcess`.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 
 def reply(doc: dict) -> None:
@@ -60,6 +66,57 @@ def serve_commands(stats: Callable[[], dict]) -> None:
             break
         elif command:
             reply({"error": f"unknown command {command!r}"})
+
+
+class EndpointProcess:
+    """The parent's handle on an endpoint child: ``python -m MODULE ARGS...`` with this source tree first
+    on PYTHONPATH, started once it says it is ready; then one command a line, one JSON answer each."""
+
+    name = "ours"  # the side it is in a benchmark's comparison
+
+    def __init__(self, module: str, args: list[str]) -> None:
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)
+        ready = self._read()
+        if not ready.get("ready"):
+            self.process.kill()
+            self.process.wait()
+            raise RuntimeError(f"the endpoint did not start: {ready}")
+        self.ready = ready
+        self.port: int = ready["port"]
+        self.pid: int = ready["pid"]
+        self.address = f"127.0.0.1:{self.port}"
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the endpoint exited (rc={self.process.poll()})")
+        return json.loads(line)
+
+    def _command(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def stats(self) -> dict:
+        return self._command("stats")
+
+    def trim(self) -> dict:
+        return self._command("trim")
+
+    def close(self) -> dict:
+        """Ask it to quit; its last answer (``{"stopped": true, ...}``), or {} when it had to be killed."""
+        try:
+            final = self._command("quit")
+            self.process.wait(15)
+            return final
+        except Exception:  # it died, hangs, or its pipe is gone: it must not outlive the benchmark
+            self.process.kill()
+            self.process.wait()
+            return {}
 
 
 def read_status(pid: int | str = "self") -> dict[str, int]:

@@ -21,16 +21,12 @@ short wait that the output names.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from sipsimple.bench import rising
-from sipsimple.bench.endpoint import read_status
+from sipsimple.bench.endpoint import EndpointProcess, read_status
 from sipsimple.bench.rising import proc_cpu
 
 __all__ = ["run", "DEFAULT_RATES", "GOAL_RATE"]
@@ -40,41 +36,17 @@ GOAL_RATE = 4000
 TIMER_J = 32.0
 
 
-class Endpoint:
+class Endpoint(EndpointProcess):
     """Our endpoint: the child process running the Engine."""
 
-    name = "ours"
-
     def __init__(self, port: int, profile: str | None = None, rcvbuf: int | None = None) -> None:
-        command = [sys.executable, "-m", "sipsimple.bench.endpoint", str(port)]
+        args = [str(port)]
         if profile:
-            command += ["--profile", profile]
+            args += ["--profile", profile]
         if rcvbuf:
-            command += ["--rcvbuf", str(rcvbuf)]
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
-        ready = self._read()
-        if not ready.get("ready"):
-            self.process.kill()
-            raise RuntimeError(f"the endpoint did not start: {ready}")
-        self.port = ready["port"]
-        self.pid = ready["pid"]
-        self.rcvbuf = ready.get("rcvbuf")
-        self.address = f"127.0.0.1:{self.port}"
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the endpoint exited (rc={self.process.poll()})")
-        return json.loads(line)
-
-    def stats(self) -> dict:
-        self.process.stdin.write("stats\n")
-        self.process.stdin.flush()
-        return self._read()
+            args += ["--rcvbuf", str(rcvbuf)]
+        super().__init__("sipsimple.bench.endpoint", args)
+        self.rcvbuf = self.ready.get("rcvbuf")
 
     def settle(self, before: dict, expected: int, timeout: float = 10.0, quiet: float = 2.0) -> dict:
         """Stats once the count rose by ``expected`` since ``before``, or stopped moving for ``quiet`` seconds.
@@ -93,23 +65,6 @@ class Endpoint:
             last = now
         last["lag_s"] = round(time.monotonic() - t0, 2) if last["count"] >= expected else None
         return last
-
-    def trim(self) -> dict:
-        self.process.stdin.write("trim\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> dict:
-        try:
-            self.process.stdin.write("quit\n")
-            self.process.stdin.flush()
-            final = self._read()
-            self.process.wait(15)
-            return final
-        except Exception:
-            self.process.kill()
-            self.process.wait()
-            return {}
 
 
 class SippUAS:

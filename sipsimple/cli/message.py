@@ -6,14 +6,16 @@
 TARGET is ``user@domain[:port]``, a sip:/sips: URI, or a bare user of the
 account's domain. With ``--proxy`` the message goes through it (with the
 account's credentials when ``--password`` is given); without, it goes straight
-to the target. Sending exits 0 on a 2xx answer and 1 otherwise, printing the
-code and reason.
+to the target. The From header carries the account's display name when a
+configured account has one (``sipsimple account add ... --display-name``).
+Sending exits 0 on a 2xx answer and 1 otherwise, printing the code and reason.
 
 Listening with ``--account``/``--password``/``--proxy`` registers first so
 messages reach us through the proxy; without them messages are taken straight
 from peers. The address to send to is printed on stderr as
 ``listening on sip:USER@IP:PORT``; each message is printed on stdout as one
-line. It exits 0 after ``--count`` messages, or on Ctrl-C/SIGTERM (after
+line, ``sip:alice@example.com: TEXT``, or ``Alice <sip:alice@example.com>: TEXT``
+when the sender gave a display name. It exits 0 after ``--count`` messages, or on Ctrl-C/SIGTERM (after
 unregistering).
 """
 
@@ -79,7 +81,7 @@ def send(args: argparse.Namespace) -> int:
         raise CLIError(f"invalid --timeout {args.timeout:g}")
     with engine_running(settings, target=target) as stop:
         try:
-            message = Message(FromHeader(settings.from_uri()), ToHeader(target), text,
+            message = Message(FromHeader(settings.from_uri(), settings.display_name), ToHeader(target), text,
                               content_type=args.content_type, credentials=settings.credentials,
                               route=settings.route)
         except ValueError as exc:
@@ -104,8 +106,13 @@ def send(args: argparse.Namespace) -> int:
 
 
 def format_message(data) -> str:
-    """One line for a received message: ``sip:alice@example.com: hello``."""
-    sender = data.from_header.uri if data.from_header is not None else "(unknown)"
+    """One line for a received message: ``sip:alice@example.com: hello``, or with the sender's display
+    name ``Alice <sip:alice@example.com>: hello``."""
+    header = data.from_header
+    if header is None:
+        sender = "(unknown)"
+    else:
+        sender = f"{header.display_name} <{header.uri}>" if header.display_name else str(header.uri)
     content_type = (data.content_type or "text/plain").split(";")[0].strip().lower()
     body = data.body or b""
     if content_type.startswith("text/"):

@@ -8,6 +8,7 @@ then keeps the registration refreshed, printing every refresh, until Ctrl-C or
 SIGTERM, when it unregisters and exits 0. With ``--once`` it unregisters as
 soon as the registration succeeded. Exit 1 when the registration failed (the
 code and reason are printed) or nothing came back in time (``no response``).
+A configured account's display name goes in the From and Contact headers.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"invalid --expires {args.expires}: expected a positive number of seconds")
     with engine_running(settings, target=settings.account) as stop:
         registration = Registration(settings.account, settings.credentials, duration=args.expires,
-                                    route=settings.route)
+                                    route=settings.route, display_name=settings.display_name)
         events = EventQueue().observe(EVENTS, sender=registration)
         err(f"registering {settings.account} at {settings.where(settings.account)}")
         try:

@@ -31,7 +31,12 @@ are commands:
     /help, /quit
 
 and any other line is a chat message to the current session (``//text``
-sends ``/text``). ``--auto-answer`` accepts incoming sessions and stream
+sends ``/text``). One call at a time is live, as on a desk phone: when the
+keyboard leaves an established audio session (``/switch``, ``/call``, or
+answering another), that session is put on hold (``[1] putting on hold``,
+then ``[1] on hold`` once the other party took it), and ``/switch`` back
+resumes it -- unless it was held with ``/hold``, which only ``/unhold``
+undoes. ``--auto-answer`` accepts incoming sessions and stream
 proposals by itself, for scripts. There is no sound card unless
 ``--audio-device NAME`` (``default`` for the system's) is given: audio runs
 on the media engine's clocked null device.
@@ -104,7 +109,7 @@ HELP_TEXT = """\
 /dtmf DIGITS       send DTMF digits
 /chat  /nochat     add or remove chat
 /audio /noaudio    add or remove audio
-/switch N          talk to session N
+/switch N          talk to session N (the call left goes on hold; back: it resumes)
 /sessions          list the sessions
 /quit              end everything and exit
 any other line     a chat message to the current session (//text sends /text)"""
@@ -142,9 +147,10 @@ class _Inbox:
     def __call__(self, notification) -> None:
         if notification.name == "SCInvitationChangedState":
             data = notification.data
-            # only the answers to our re-INVITEs (hold, unhold, removals) are reported, and only
-            # after the Session has seen them: it handles its Invitation's events on the middleware
-            # loop, so queueing there keeps them after its own notifications (the hold, then its answer)
+            # only the answers to our re-INVITEs (hold, unhold, removals) are reported; queued through
+            # the middleware loop, where the Session handles them too, so they come after what it posted
+            # before (the hold request). Not necessarily after what the answer makes it post: a hold or
+            # unhold is over when its SCSessionDidChangeHoldState comes
             if data.prev_sub_state == "sending_proposal" and data.sub_state == "normal":
                 from sipsimple.middleware import MiddlewareLoop
 
@@ -181,6 +187,9 @@ class Entry:
     dtmf: list[str] = field(default_factory=list)
     next_dtmf_at: float = 0.0
     update: str | None = None  # what our pending re-INVITE does, e.g. "hold"
+    held_by_user: bool = False  # /hold put it on hold: only /unhold takes it off
+    auto_held: bool = False  # held because the keyboard went to another session: switching back resumes it
+    hold_wanted: bool | None = None  # an automatic hold (True) or resume (False) the session could not take yet
     pending: set[str] = field(default_factory=set)  # ids of typed messages not yet (not) delivered
 
     @property
@@ -301,6 +310,7 @@ class Softphone:
                 elif kind == "eof":
                     self.closing_at = time.monotonic() + DELIVERY_TIMEOUT
             self._send_dtmf()
+            self._apply_holds()
         out("interrupted")
 
     def _wait(self) -> float:
@@ -364,14 +374,14 @@ class Softphone:
         session = Session(self.account)
         routes = [self.settings.route] if self.settings.route is not None else []
         entry = self._add(session)
-        self.current = entry
         self.say(entry, f"calling {target}" + (" (chat)" if chat and not audio else " (audio, chat)" if chat else ""))
         try:
             session.connect(target, routes, audio=audio, chat=chat)
         except (SIPCoreError, ValueError, TypeError) as exc:
             self.entries.remove(entry)
-            self.current = self.entries[-1] if self.entries else None
             self.error(f"cannot call {target}: {exc}")
+            return
+        self._make_current(entry)
 
     def handle(self, notification) -> None:
         name, sender, data = notification.name, notification.sender, notification.data
@@ -382,8 +392,12 @@ class Softphone:
             entry = next((e for e in self.entries if getattr(e.session, "_invitation", None) is sender), None)
             if entry is None or entry.update is None or data.code == 491:  # 491: the Session tries again
                 return
+            if data.code < 300 and entry.update in ("hold", "unhold"):
+                return  # over once the Session applied the answer: SCSessionDidChangeHoldState
             label, entry.update = entry.update, None
             if data.code >= 300:
+                if label == "hold":  # it is not on hold after all: nothing for /switch to resume
+                    entry.held_by_user = entry.auto_held = False
                 self.say(entry, f"{label} refused: {data.code} {data.reason}".rstrip())
             elif UPDATE_DONE.get(label):
                 self.say(entry, UPDATE_DONE[label])
@@ -441,7 +455,7 @@ class Softphone:
                 wanted = self._acceptable(entry.offered)
                 self.say(entry, "answering")
                 session.accept(audio="audio" in wanted, chat="chat" in wanted)
-                self.current = entry
+                self._make_current(entry)
             else:
                 wanted = self._acceptable(entry.proposal)
                 entry.proposal = []
@@ -473,12 +487,15 @@ class Softphone:
         self.say(entry, "ended by the other party" if data.originator == "remote" else "ended")
         self.entries.remove(entry)
         if self.current is entry:
+            # the keyboard moves on, but a call left on hold stays so until /switch or /unhold says otherwise
             self.current = self.entries[-1] if self.entries else None
             if self.current is not None:
-                self.say(self.current, "is the current session")
+                self._say_current(self.current, stays_held=True)
 
     def _on_DidChangeHoldState(self, entry: Entry, data) -> None:
         if data.originator == "local":
+            if entry.update in ("hold", "unhold"):
+                entry.update = None
             self.say(entry, "on hold" if data.on_hold else "off hold")
         else:
             self.say(entry, "put on hold by the other party" if data.on_hold else "taken off hold by the other party")
@@ -623,16 +640,23 @@ class Softphone:
         else:
             entry.session.end()
 
-    def _update(self, label: str, action) -> None:
+    def _update(self, label: str, action) -> Entry:
         entry = self._pick([])
         action(entry.session)
         entry.update = label
+        return entry
 
     def _cmd_hold(self, params: list[str]) -> None:
-        self._update("hold", lambda session: session.hold())
+        entry = self._pick([])
+        if not entry.session.on_hold_by_local:  # else hold() has nothing to send
+            self._update("hold", lambda session: session.hold())
+        entry.held_by_user, entry.auto_held, entry.hold_wanted = True, False, None
 
     def _cmd_unhold(self, params: list[str]) -> None:
-        self._update("unhold", lambda session: session.unhold())
+        entry = self._pick([])
+        if entry.session.on_hold_by_local:
+            self._update("unhold", lambda session: session.unhold())
+        entry.held_by_user, entry.auto_held, entry.hold_wanted = False, False, None
 
     def _cmd_record(self, params: list[str]) -> None:
         session = self._pick([]).session
@@ -681,8 +705,68 @@ class Softphone:
     def _cmd_switch(self, params: list[str]) -> None:
         if len(params) != 1:
             raise CLIError("usage: /switch N")
-        self.current = self._pick(params)
-        self.say(self.current, "is the current session")
+        entry = self._pick(params)
+        self._make_current(entry)
+        self._say_current(entry, stays_held=entry.held_by_user)
+        if not entry.held_by_user:
+            self._auto_hold(entry, False)
+
+    def _say_current(self, entry: Entry, stays_held: bool) -> None:
+        held = stays_held and entry.session.on_hold_by_local
+        self.say(entry, "is the current session" + (" (on hold: /unhold resumes it)" if held else ""))
+
+    # ------------------------------------------------------------ one live call at a time
+
+    def _make_current(self, entry: Entry) -> None:
+        """Give the keyboard to ``entry``; the session it leaves goes on hold (if it is a call)."""
+        previous, self.current = self.current, entry
+        if entry.hold_wanted:
+            entry.hold_wanted = None  # left while still ringing, say, and back before it could be held
+        if previous is not None and previous is not entry and previous in self.entries:
+            self._auto_hold(previous, True)
+
+    def _auto_hold(self, entry: Entry, hold: bool) -> None:
+        """Hold (or resume) ``entry`` for the user, now or as soon as its session can take a re-INVITE."""
+        if not hold and not entry.auto_held and entry.hold_wanted is None:
+            return  # not held by us (never, or by /hold): nothing to resume
+        entry.hold_wanted = hold
+        self._apply_hold(entry)
+
+    def _apply_holds(self) -> None:
+        for entry in self.entries:
+            if entry.hold_wanted is not None:
+                self._apply_hold(entry)
+
+    def _apply_hold(self, entry: Entry) -> None:
+        from sipsimple.session import SessionStateError
+
+        hold, session = entry.hold_wanted, entry.session
+        if session.state != "ESTABLISHED":
+            if session.state in ("TERMINATING", "TERMINATED"):
+                entry.hold_wanted = None
+            return  # still being set up, or a stream proposal under way: after it
+        if entry.update is not None:
+            # our last re-INVITE's answer is not handled yet: the next one waits, so that each gets its own
+            # answer (one sent before would supersede it, and its hold or unhold would go unreported)
+            return
+        if not session.has_audio or session.on_hold_by_local == hold:
+            entry.hold_wanted = None  # nothing to hold (chat only), or it is already as wanted
+            if not hold:
+                entry.auto_held = False
+            return
+        try:
+            if hold:
+                session.hold()
+            else:
+                session.unhold()
+        except SessionStateError:
+            return  # a re-INVITE is under way (ours or theirs): tried again after the next event
+        except Exception as exc:  # the stack refused it: say so, and leave the call as it is
+            entry.hold_wanted = None
+            self.error(f"[{entry.number}] cannot {'hold' if hold else 'resume'}: {exc}")
+            return
+        entry.hold_wanted, entry.auto_held, entry.update = None, hold, "hold" if hold else "unhold"
+        self.say(entry, "putting on hold" if hold else "resuming")
 
     def _cmd_sessions(self, params: list[str]) -> None:
         if not self.entries:

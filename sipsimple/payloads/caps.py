@@ -49,18 +49,19 @@ class NotSupported(XMLElement, tag=(CAPS_NS, "notsupported")):
     names = FlagList(CAPS_NS)
 
 
-class Methods(XMLElement, tag=(CAPS_NS, "methods")):
+class _SupportLists(XMLElement):
+    """What is ``supported`` and what is ``notsupported``: the content of several capability elements."""
+
+    supported = Child(Supported)
+    notsupported = Child(NotSupported)
+
+
+class Methods(_SupportLists, tag=(CAPS_NS, "methods")):
     """SIP methods (``<caps:INVITE/>``, ...)."""
 
-    supported = Child(Supported)
-    notsupported = Child(NotSupported)
 
-
-class EventPackages(XMLElement, tag=(CAPS_NS, "event-packages")):
+class EventPackages(_SupportLists, tag=(CAPS_NS, "event-packages")):
     """SIP event packages (``<caps:presence/>``, ...)."""
-
-    supported = Child(Supported)
-    notsupported = Child(NotSupported)
 
 
 class ServCaps(XMLElement, tag=(CAPS_NS, "servcaps")):
@@ -83,11 +84,8 @@ class ServCaps(XMLElement, tag=(CAPS_NS, "servcaps")):
     extensions = Extensions()
 
 
-class Mobility(XMLElement, tag=(CAPS_NS, "mobility")):
+class Mobility(_SupportLists, tag=(CAPS_NS, "mobility")):
     """Whether a device is ``fixed`` and/or ``mobile``."""
-
-    supported = Child(Supported)
-    notsupported = Child(NotSupported)
 
 
 class DevCaps(XMLElement, tag=(CAPS_NS, "devcaps")):

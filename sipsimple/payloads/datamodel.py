@@ -8,13 +8,10 @@ that commonly appear inside them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import rpid
 from .caps import DevCaps
 from .xmlbinding import (
     URI,
-    XML_LANG,
     XMLID,
     Attribute,
     Child,
@@ -22,9 +19,7 @@ from .xmlbinding import (
     ChildText,
     DateTime,
     Extensions,
-    String,
-    Text,
-    Token,
+    LangText,
     XMLElement,
     qname,
     register_prefix,
@@ -40,14 +35,8 @@ DEVICE_ID = qname(DM_NS, "deviceID")
 TIMESTAMP = qname(DM_NS, "timestamp")
 
 
-class DMNote(XMLElement, tag=(DM_NS, "note")):
+class DMNote(LangText, tag=(DM_NS, "note")):
     """A ``<dm:note>`` with optional ``xml:lang``."""
-
-    lang = Attribute(XML_LANG, Token())
-    text = Text(String(), default="")
-
-    def __init__(self, text: str = "", lang: str | None = None, **kwargs: Any) -> None:
-        super().__init__(text=text, lang=lang, **kwargs)
 
 
 class Person(XMLElement, tag=(DM_NS, "person")):

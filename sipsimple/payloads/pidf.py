@@ -14,7 +14,6 @@ from .caps import ServCaps
 from .datamodel import DEVICE_ID, Device, Person
 from .xmlbinding import (
     URI,
-    XML_LANG,
     XMLID,
     Attribute,
     Child,
@@ -23,10 +22,9 @@ from .xmlbinding import (
     DateTime,
     Enum,
     Extensions,
+    LangText,
     Priority,
-    String,
     Text,
-    Token,
     XMLElement,
     qname,
     register_prefix,
@@ -39,14 +37,8 @@ CONTENT_TYPE = "application/pidf+xml"
 register_prefix(PIDF_NS, "pidf")
 
 
-class Note(XMLElement, tag=(PIDF_NS, "note")):
+class Note(LangText, tag=(PIDF_NS, "note")):
     """Free text with an optional ``xml:lang``."""
-
-    lang = Attribute(XML_LANG, Token())
-    text = Text(String(), default="")
-
-    def __init__(self, text: str = "", lang: str | None = None, **kwargs: Any) -> None:
-        super().__init__(text=text, lang=lang, **kwargs)
 
 
 class Contact(XMLElement, tag=(PIDF_NS, "contact")):

@@ -10,7 +10,6 @@ from typing import Any
 
 from .xmlbinding import (
     URI,
-    XML_LANG,
     XMLID,
     Attribute,
     Children,
@@ -20,6 +19,7 @@ from .xmlbinding import (
     Flag,
     FlagList,
     Integer,
+    LangText,
     String,
     Text,
     Token,
@@ -75,24 +75,12 @@ MOODS = (
 )  # fmt: skip
 
 
-class RPIDNote(XMLElement, tag=(RPID_NS, "note")):
+class RPIDNote(LangText, tag=(RPID_NS, "note")):
     """A note attached to an RPID element."""
 
-    lang = Attribute(XML_LANG, Token())
-    text = Text(String(), default="")
 
-    def __init__(self, text: str = "", lang: str | None = None, **kwargs: Any) -> None:
-        super().__init__(text=text, lang=lang, **kwargs)
-
-
-class Other(XMLElement, tag=(RPID_NS, "other")):
+class Other(LangText, tag=(RPID_NS, "other")):
     """Free-text value used when no enumerated token fits."""
-
-    lang = Attribute(XML_LANG, Token())
-    text = Text(String(), default="")
-
-    def __init__(self, text: str = "", lang: str | None = None, **kwargs: Any) -> None:
-        super().__init__(text=text, lang=lang, **kwargs)
 
 
 class _Timed(XMLElement):

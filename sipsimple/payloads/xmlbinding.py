@@ -71,6 +71,7 @@ __all__ = [
     "FlagList",
     "Extensions",
     "XMLElement",
+    "LangText",
 ]
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -280,19 +281,41 @@ def _wrap(path: str, what: str, exc: ValueError) -> ValidationError:
     return ValidationError(f"{path}: {what}: {exc}")
 
 
-class Attribute(Field):
-    """An XML attribute converted with *converter*; ``None`` means absent."""
+class _Converted(Field):
+    """A value that *converter* reads from XML text, writes back and checks; ``None`` means absent."""
 
-    is_child = False
-
-    def __init__(self, xml_name: str, converter: Converter, required: bool = False) -> None:
+    def __init__(self, converter: Converter, required: bool = False) -> None:
         super().__init__()
-        self.xml_name = xml_name
         self.converter = converter
         self.required = required
 
     def coerce(self, value: Any) -> Any:
         return None if value is None else self.converter.coerce(value)
+
+    def _parse_into(self, obj: XMLElement, raw: str, path: str, what: str) -> None:
+        try:
+            obj.__dict__[self.name] = self.converter.parse(raw)
+        except ValueError as exc:
+            raise _wrap(path, what, exc) from None
+
+    def _formatted(self, obj: XMLElement, missing: str) -> str | None:
+        """The value as XML text; None when unset, which is the ValidationError *missing* if it is required."""
+        value = obj.__dict__[self.name]
+        if value is None:
+            if self.required:
+                raise ValidationError(missing)
+            return None
+        return self.converter.format(value)
+
+
+class Attribute(_Converted):
+    """An XML attribute converted with *converter*; ``None`` means absent."""
+
+    is_child = False
+
+    def __init__(self, xml_name: str, converter: Converter, required: bool = False) -> None:
+        super().__init__(converter, required)
+        self.xml_name = xml_name
 
     def parse_attr(self, obj: XMLElement, el: etree._Element, path: str) -> None:
         raw = el.get(self.xml_name)
@@ -301,29 +324,21 @@ class Attribute(Field):
                 raise ValidationError(f"{path}: missing required attribute {self.xml_name!r}")
             obj.__dict__[self.name] = None
             return
-        try:
-            obj.__dict__[self.name] = self.converter.parse(raw)
-        except ValueError as exc:
-            raise _wrap(path, f"attribute {self.xml_name!r}", exc) from None
+        self._parse_into(obj, raw, path, f"attribute {self.xml_name!r}")
 
     def build_attr(self, obj: XMLElement, el: etree._Element, path: str) -> None:
-        value = obj.__dict__[self.name]
-        if value is None:
-            if self.required:
-                raise ValidationError(f"{path}: required attribute {self.xml_name!r} is not set")
-            return
-        el.set(self.xml_name, self.converter.format(value))
+        text = self._formatted(obj, f"{path}: required attribute {self.xml_name!r} is not set")
+        if text is not None:
+            el.set(self.xml_name, text)
 
 
-class Text(Field):
+class Text(_Converted):
     """The element's own character content."""
 
     is_child = False
 
     def __init__(self, converter: Converter, required: bool = False, default: Any = None) -> None:
-        super().__init__()
-        self.converter = converter
-        self.required = required
+        super().__init__(converter, required)
         self._default = default
 
     def default(self) -> Any:
@@ -339,23 +354,43 @@ class Text(Field):
                 raise ValidationError(f"{path}: element must not be empty")
             obj.__dict__[self.name] = self._default
             return
-        try:
-            obj.__dict__[self.name] = self.converter.parse(raw)
-        except ValueError as exc:
-            raise _wrap(path, "content", exc) from None
+        self._parse_into(obj, raw, path, "content")
 
     def build_text(self, obj: XMLElement, el: etree._Element, path: str) -> None:
-        value = obj.__dict__[self.name]
-        if value is None:
-            if self.required:
-                raise ValidationError(f"{path}: required content is not set")
-            return
-        text = self.converter.format(value)
+        text = self._formatted(obj, f"{path}: required content is not set")
         if text:
             el.text = text
 
 
-class Child(Field):
+class _SingleChild(Field):
+    """At most one child element, ``tag``: the shared part of Child, ChildText and Flag."""
+
+    tag: str
+    required = False
+
+    def present(self, value: Any) -> bool:
+        """Whether *value* stands for an element (None is its absence)."""
+        return value is not None
+
+    def claims(self, tag: str) -> bool:
+        return tag == self.tag
+
+    def indices(self, obj: XMLElement) -> Iterable[int]:
+        return (0,) if self.present(obj.__dict__[self.name]) else ()
+
+    def check_complete(self, obj: XMLElement, path: str) -> None:
+        if self.required and not self.present(obj.__dict__[self.name]):
+            raise ValidationError(f"{path}: missing required element {describe(self.tag)}")
+
+    def _check_first(self, obj: XMLElement, el: etree._Element, path: str) -> None:
+        if self.present(obj.__dict__[self.name]):
+            raise ValidationError(f"{path}: element {describe(el.tag)} may appear only once")
+
+    def _new_element(self, parent: etree._Element) -> etree._Element:
+        return _make(parent, self.tag, _new_nsmap(_split(self.tag)[0], parent))
+
+
+class Child(_SingleChild):
     """At most one child element bound to class *cls*."""
 
     def __init__(self, cls: type[XMLElement], required: bool = False) -> None:
@@ -363,29 +398,22 @@ class Child(Field):
         self.cls = cls
         self.required = required
 
+    @property  # type: ignore[override]
+    def tag(self) -> str:
+        return self.cls._tag
+
     def coerce(self, value: Any) -> Any:
         if value is not None and not isinstance(value, self.cls):
             raise ValueError(f"expected {self.cls.__name__}, got {type(value).__name__}")
         return value
 
-    def claims(self, tag: str) -> bool:
-        return tag == self.cls._tag
-
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
-        if obj.__dict__[self.name] is not None:
-            raise ValidationError(f"{path}: element {describe(el.tag)} may appear only once")
+        self._check_first(obj, el, path)
         obj.__dict__[self.name] = self.cls.from_element(el, path)
         return 0
 
-    def indices(self, obj: XMLElement) -> Iterable[int]:
-        return (0,) if obj.__dict__[self.name] is not None else ()
-
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
         obj.__dict__[self.name]._build(parent, path)
-
-    def check_complete(self, obj: XMLElement, path: str) -> None:
-        if self.required and obj.__dict__[self.name] is None:
-            raise ValidationError(f"{path}: missing required element {describe(self.cls._tag)}")
 
 
 class _ListField(Field):
@@ -406,6 +434,20 @@ class _ListField(Field):
     def indices(self, obj: XMLElement) -> Iterable[int]:
         return range(len(obj.__dict__[self.name]))
 
+    def _append(self, obj: XMLElement, item: Any) -> int:
+        items = obj.__dict__[self.name]
+        items.append(item)
+        return len(items) - 1
+
+    def _checked(self, obj: XMLElement, index: int, path: str) -> Any:
+        """Item *index*, checked again: the list may have been changed in place since it was set."""
+        item = obj.__dict__[self.name][index]
+        try:
+            self.check_item(item)
+        except ValueError as exc:
+            raise _wrap(path, self.name, exc) from None
+        return item
+
 
 class Children(_ListField):
     """Any number of child elements bound to class *cls*, kept in a list."""
@@ -422,65 +464,41 @@ class Children(_ListField):
         return tag == self.cls._tag
 
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
-        items = obj.__dict__[self.name]
-        items.append(self.cls.from_element(el, path, index=len(items) + 1))
-        return len(items) - 1
+        number = len(obj.__dict__[self.name]) + 1
+        return self._append(obj, self.cls.from_element(el, path, index=number))
 
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
-        item = obj.__dict__[self.name][index]
-        try:
-            self.check_item(item)
-        except ValueError as exc:
-            raise _wrap(path, self.name, exc) from None
-        item._build(parent, path)
+        self._checked(obj, index, path)._build(parent, path)
 
 
-class ChildText(Field):
+class ChildText(_SingleChild, _Converted):
     """A child element holding only text, exposed as its converted value."""
 
     def __init__(self, tag: str, converter: Converter, required: bool = False) -> None:
-        super().__init__()
+        super().__init__(converter, required)
         self.tag = tag
-        self.converter = converter
-        self.required = required
-
-    def coerce(self, value: Any) -> Any:
-        return None if value is None else self.converter.coerce(value)
-
-    def claims(self, tag: str) -> bool:
-        return tag == self.tag
 
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
         where = f"{path}/{_split(el.tag)[1]}"
-        if obj.__dict__[self.name] is not None:
-            raise ValidationError(f"{path}: element {describe(el.tag)} may appear only once")
+        self._check_first(obj, el, path)
         if len(el):
             raise ValidationError(f"{where}: element must contain only text")
-        try:
-            obj.__dict__[self.name] = self.converter.parse(el.text or "")
-        except ValueError as exc:
-            raise _wrap(where, "content", exc) from None
+        self._parse_into(obj, el.text or "", where, "content")
         return 0
 
-    def indices(self, obj: XMLElement) -> Iterable[int]:
-        return (0,) if obj.__dict__[self.name] is not None else ()
-
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
-        ns, _ = _split(self.tag)
-        child = _make(parent, self.tag, _new_nsmap(ns, parent))
-        child.text = self.converter.format(obj.__dict__[self.name])
-
-    def check_complete(self, obj: XMLElement, path: str) -> None:
-        if self.required and obj.__dict__[self.name] is None:
-            raise ValidationError(f"{path}: missing required element {describe(self.tag)}")
+        self._new_element(parent).text = self.converter.format(obj.__dict__[self.name])
 
 
-class Flag(Field):
+class Flag(_SingleChild):
     """An empty marker element whose presence means ``True``."""
 
     def __init__(self, tag: str) -> None:
         super().__init__()
         self.tag = tag
+
+    def present(self, value: Any) -> bool:
+        return bool(value)
 
     def default(self) -> bool:
         return False
@@ -488,22 +506,14 @@ class Flag(Field):
     def coerce(self, value: Any) -> bool:
         return bool(value)
 
-    def claims(self, tag: str) -> bool:
-        return tag == self.tag
-
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
-        if obj.__dict__[self.name]:
-            raise ValidationError(f"{path}: element {describe(el.tag)} may appear only once")
+        self._check_first(obj, el, path)
         _require_empty(el, path)
         obj.__dict__[self.name] = True
         return 0
 
-    def indices(self, obj: XMLElement) -> Iterable[int]:
-        return (0,) if obj.__dict__[self.name] else ()
-
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
-        ns, _ = _split(self.tag)
-        _make(parent, self.tag, _new_nsmap(ns, parent))
+        self._new_element(parent)
 
 
 def _require_empty(el: etree._Element, path: str) -> None:
@@ -537,16 +547,10 @@ class FlagList(_ListField):
 
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
         _require_empty(el, path)
-        items = obj.__dict__[self.name]
-        items.append(_split(el.tag)[1])
-        return len(items) - 1
+        return self._append(obj, _split(el.tag)[1])
 
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
-        name = obj.__dict__[self.name][index]
-        try:
-            self.check_item(name)
-        except ValueError as exc:
-            raise _wrap(path, self.name, exc) from None
+        name = self._checked(obj, index, path)
         _make(parent, qname(self.namespace, name), _new_nsmap(self.namespace, parent))
 
 
@@ -558,19 +562,12 @@ class Extensions(_ListField):
             raise ValueError(f"expected lxml elements, got {type(item).__name__}")
 
     def parse_child(self, obj: XMLElement, el: etree._Element, path: str) -> int:
-        items = obj.__dict__[self.name]
         kept = copy.deepcopy(el)
         kept.tail = None  # indentation belongs to the parent's layout, not to the extension
-        items.append(kept)
-        return len(items) - 1
+        return self._append(obj, kept)
 
     def build_child(self, obj: XMLElement, parent: etree._Element, index: int, path: str) -> None:
-        item = obj.__dict__[self.name][index]
-        try:
-            self.check_item(item)
-        except ValueError as exc:
-            raise _wrap(path, self.name, exc) from None
-        parent.append(copy.deepcopy(item))
+        parent.append(copy.deepcopy(self._checked(obj, index, path)))
 
     def equal(self, a: list, b: list) -> bool:
         return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
@@ -778,3 +775,16 @@ class XMLElement:
         """Kept extension elements with Clark-notation *tag*."""
         ext = type(self)._extension_field
         return [] if ext is None else [el for el in self.__dict__[ext.name] if el.tag == tag]
+
+
+class LangText(XMLElement):
+    """Base class of the free-text elements (notes and the like): text with an optional ``xml:lang``.
+
+    Subclass with a tag: ``class Note(LangText, tag=(PIDF_NS, "note"))``.
+    """
+
+    lang = Attribute(XML_LANG, Token())
+    text = Text(String(), default="")
+
+    def __init__(self, text: str = "", lang: str | None = None, **kwargs: Any) -> None:
+        super().__init__(text=text, lang=lang, **kwargs)
