@@ -1,4 +1,5 @@
-"""``sipsimple chat``, ``send-file`` and ``receive-files`` as subprocesses, peer to peer and through Kamailio.
+"""``sipsimple chat``, ``send-file`` and ``receive-files`` as subprocesses, peer to peer and through Kamailio,
+over TCP and TLS (``--msrp-tls``, an ``msrps:`` relay).
 
 The listening side's readiness and address come from its ``listening on sip:...`` line on stderr.
 """
@@ -9,7 +10,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from tests.cli_helpers import TIMEOUT, CLIProcess, proxy_args, run_cli
+from tests.cli_helpers import TIMEOUT, CLIProcess, assert_one_line_error, proxy_args, run_cli
+from tests.msrp_helpers import make_tls_identity
 
 P2P = ["--local-ip", "127.0.0.1"]
 
@@ -77,3 +79,60 @@ def test_send_file_to_receive_files_with_the_hash_checked(tmp_path: Path):
 def test_send_file_usage_errors(tmp_path: Path):
     assert run_cli("send-file", "bob@127.0.0.1", str(tmp_path / "missing")).returncode == 2
     assert run_cli("receive-files").returncode == 2
+
+
+def test_send_file_over_msrp_tls_with_the_certificate_checked(tmp_path: Path):
+    identity, certificate = make_tls_identity(tmp_path / "receiver")  # for 127.0.0.1
+    source = tmp_path / "secret.bin"
+    source.write_bytes(os.urandom(2 * 1024 * 1024))
+    inbox = tmp_path / "inbox"
+    with CLIProcess("receive-files", "--dir", str(inbox), "--count", "1", "--tls-certificate", str(identity),
+                    *P2P) as receiver:
+        address = receiver.address("stderr")
+        # the system's CAs do not know the receiver's certificate: refused before a byte is sent
+        refused = run_cli("send-file", address, str(source), "--msrp-tls", *P2P)
+        assert refused.returncode == 1, (refused.stdout, refused.stderr)
+        assert "TLS certificate of 127.0.0.1:" in refused.stdout and "not accepted" in refused.stdout, refused.stdout
+        result = run_cli("send-file", address, str(source), "--msrp-tls", "--tls-ca-file", str(certificate), *P2P)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "accepted over TLS" in result.stderr
+        assert result.stdout.startswith(f"delivered {source} ({source.stat().st_size} bytes, sha-1:")
+        assert receiver.wait_line("received ").startswith(f"received {inbox / 'secret.bin'}")
+        assert receiver.finish()[0] == 0
+    assert hashlib.sha1((inbox / "secret.bin").read_bytes()).digest() == hashlib.sha1(source.read_bytes()).digest()
+
+
+def test_chat_over_msrp_tls_with_a_certificate_made_for_the_run():
+    # no --tls-certificate: the listener makes a self-signed one, which only a peer not checking accepts
+    with CLIProcess("chat", "--listen", "--count", "1", "--account", "bob@127.0.0.1", *P2P) as bob:
+        address = bob.address("stderr")
+        result = run_cli("chat", address, "--send", "hello over TLS", "--msrp-tls", "--no-verify-tls",
+                         "--account", "alice@127.0.0.1", *P2P)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "established over TLS" in result.stderr and "delivered: 200 OK" in result.stderr
+        assert bob.next_line() == "sip:alice@127.0.0.1: hello over TLS"
+        assert bob.process.wait(TIMEOUT) == 0
+
+
+def test_chat_through_the_msrp_relay_over_tls(kamailio):
+    relay = ["--msrp-relay", kamailio.msrps_relay_uri, "--tls-ca-file", str(kamailio.ca_file)]
+    with CLIProcess("chat", "--listen", "--count", "1", *proxy_args(kamailio, "bob"), *relay) as bob:
+        bob.address("stderr")
+        result = run_cli("chat", f"bob@{kamailio.domain}", "--send", "relayed over TLS", *proxy_args(kamailio, "alice"),
+                         *relay)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "established over TLS" in result.stderr and "delivered: 200 OK" in result.stderr
+        assert bob.next_line() == f"sip:alice@{kamailio.domain}: relayed over TLS"
+        assert bob.process.wait(TIMEOUT) == 0
+        assert any(line.endswith("established over TLS") for line in bob.stderr_lines), bob.stderr_lines
+
+
+def test_msrp_tls_usage_errors(tmp_path: Path):
+    tcp_relay = run_cli("chat", "bob@127.0.0.1", "--send", "x", "--msrp-tls", "--msrp-relay", "msrp://127.0.0.1:2855;tcp")
+    assert_one_line_error(tcp_relay, "--msrp-tls", "msrps://127.0.0.1:")
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    assert_one_line_error(run_cli("receive-files", "--dir", str(tmp_path), "--tls-certificate", str(not_pem)),
+                          "--tls-certificate", "certificate and its private key")
+    assert_one_line_error(run_cli("send-file", "bob@127.0.0.1", str(not_pem), "--tls-certificate",
+                                  str(tmp_path / "missing.pem")), "cannot read --tls-certificate")

@@ -305,3 +305,81 @@ def test_random_splits_with_streamed_bodies_give_the_same_bodies(frames, cuts):
         body = b""
     assert whole == [(f.transaction_id, f.method, f.code, f.headers, f.body, f.contflag) for f in frames]
     assert parser.buffered == 0 and not parser.in_frame
+
+
+# ---------------------------------------------------------------------- whole-frame path and stitching
+def test_large_complete_bodies_are_views_small_ones_bytes():
+    big, small = os.urandom(40_000), b"small body"
+    raw = send_frame(big, tid="bigone01").encode() + send_frame(small, tid="small003").encode()
+    first, second = MSRPParser(max_body_buffer=4 * 1024 * 1024).feed(raw)
+    assert isinstance(first.body, memoryview) and first.body.obj is raw and first.body == big
+    assert type(second.body) is bytes and second.body == small
+
+
+def test_a_read_after_a_held_partial_frame_is_not_copied():
+    """A read ending inside a frame leaves a little held; the next (large) read is parsed in place:
+    the frames after the stitched one have bodies that are views of that read."""
+    frames = [send_frame(os.urandom(20_000), tid=f"frame{i:03d}") for i in range(30)]
+    raw = b"".join(f.encode() for f in frames)
+    cut = len(frames[0].encode()) + 100  # inside the second frame's head
+    first, rest = raw[:cut], raw[cut:]
+    parser = MSRPParser(max_body_buffer=4 * 1024 * 1024)
+    out = parser.feed(first) + parser.feed(rest)
+    assert [bytes(f.body) for f in out] == [f.body for f in frames]
+    assert all(isinstance(f.body, memoryview) and f.body.obj is rest for f in out[2:])
+    assert parser.buffered == 0 and not parser.in_frame
+
+
+def _outcome(parser: MSRPParser, pieces) -> tuple:
+    out = []
+    try:
+        for piece in pieces:
+            out += parser.feed(piece)
+    except MSRPProtocolError:
+        return ("error",)
+    return tuple((f.transaction_id, f.method, f.code, f.comment, f.headers, bytes(f.body), f.contflag) for f in out)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame_lists(), st.integers(0, 10**6), st.binary(min_size=1, max_size=4))
+def test_mutated_streams_parse_the_same_whole_and_byte_by_byte(frames, where, junk):
+    """The one-pass path for complete frames must accept, refuse and read exactly what the
+    byte-by-byte path does (which never has a whole frame at once)."""
+    stream = bytearray(b"".join(f.encode() for f in frames))
+    pos = where % len(stream)
+    stream[pos : pos + len(junk)] = junk
+    data = bytes(stream)
+    whole = _outcome(MSRPParser(), [data])
+    assert whole == _outcome(MSRPParser(), [data[i : i + 1] for i in range(len(data))])
+
+
+@st.composite
+def large_frame_lists(draw):
+    frames = []
+    for i in range(draw(st.integers(1, 5))):
+        size = draw(st.sampled_from([0, 1, 100, 2048, 16 * 1024 - 1, 16 * 1024, 40_000]))
+        body = bytes([i + 1]) * size
+        frames.append(send_frame(body, tid=f"large{i:03d}", flag=draw(st.sampled_from("$+#"))))
+    return frames
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(large_frame_lists(), st.lists(st.integers(0, 200_000), max_size=8))
+def test_random_splits_with_large_reads_give_the_same_frames(frames, cuts):
+    """Streaming on (max_body_buffer), reads of any size: held bytes are stitched to the next
+    read and parsing goes on in it; the frames come out the same, bodies whole or in pieces."""
+    stream = b"".join(f.encode() for f in frames)
+    points = sorted({min(c, len(stream)) for c in cuts}) + [len(stream)]
+    parser, out, last = MSRPParser(max_body_buffer=4 * 1024 * 1024), [], 0
+    for point in points:
+        out += parser.feed(stream[last:point])
+        last = point
+    whole, body = [], b""
+    for piece in out:
+        assert piece.body_offset == len(body)
+        body += bytes(piece.body)
+        if piece.contflag is not None:
+            whole.append((piece.transaction_id, piece.headers, body, piece.contflag))
+            body = b""
+    assert whole == [(f.transaction_id, f.headers, f.body, f.contflag) for f in frames]
+    assert parser.buffered == 0 and not parser.in_frame

@@ -8,7 +8,8 @@ import os
 import pytest
 
 from sipsimple.msrp.errors import MSRPAuthError
-from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.filesink import FileSink
+from sipsimple.msrp.filetransfer import file_hash, send_file
 from sipsimple.msrp.relay import RelaySettings
 from sipsimple.msrp.session import MSRPSession
 from sipsimple.msrp.transport import MSRPTransport
@@ -93,5 +94,31 @@ def test_relay_auth_wrong_password(kamailio):
             assert info.value.code in (401, 403)
         finally:
             await transport.close()
+
+    run(main())
+
+
+def test_relay_to_a_peer_without_one(kamailio):
+    """Only alice uses the relay: it forwards her frames to bob's own listener and his back down her connection."""
+    async def main():
+        ta, tb = MSRPTransport(), MSRPTransport()
+        got_a: list = []
+        got_b: list = []
+        try:
+            a = MSRPSession(ta, relay=relay_settings(kamailio, "alice"), on_message=got_a.append,
+                            chunk_size=RELAY_CHUNK)
+            b = MSRPSession(tb, on_message=got_b.append)
+            path_a, path_b = await a.prepare(), await b.prepare()
+            assert len(path_b) == 1
+            # bob waits for the first SEND, which the relay brings on a connection it opens to him
+            await asyncio.gather(a.start(path_b, active=True), b.start(path_a, active=False))
+            assert b.connection.peer_address[1] != a.connection.local_address[1]
+            result = await a.send_message("to a peer without relay", success_report=True).wait()
+            assert result.code == 200 and got_b[0].body == b"to a peer without relay"
+            await b.send_message("back through alice's relay", success_report=True).wait()
+            assert got_a[0].body == b"back through alice's relay"
+        finally:
+            await ta.close()
+            await tb.close()
 
     run(main())

@@ -20,7 +20,8 @@ from sipsimple.msrp.errors import (
     MSRPTimeoutError,
     MSRPTransactionError,
 )
-from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.filesink import FileSink
+from sipsimple.msrp.filetransfer import file_hash, send_file
 from sipsimple.msrp.message import MSRPData
 from sipsimple.msrp.messages import MemorySink
 from sipsimple.msrp.parser import MSRPParser
@@ -195,8 +196,8 @@ def test_receiver_rejects_with_413():
 def test_transaction_timeout():
     async def main():
         async with Pair(transaction_timeout=0.3) as pair:
-            # swallow everything b would answer
-            pair.b.connection.write_frame_nowait = lambda frame: None
+            # b stops reading: nothing gets answered (neither 200s nor reports)
+            pair.b.connection.pause_reading()
             message = pair.a.send_message("anyone?")
             with pytest.raises(MSRPTimeoutError) as info:
                 await message.wait()
@@ -450,3 +451,134 @@ def test_tls_contexts_from_engine_options(tmp_path):
     with pytest.raises(MSRPConnectError, match="TLS certificate of 127.0.0.1:[0-9]+ not accepted: self-signed"):
         run(exchange(tls_contexts({"tls_ca_file": str(other_cert)}, listen=False)[1]))
     run(exchange(tls_contexts({"tls_ca_file": str(other_cert), "tls_verify_server": False}, listen=False)[1]))
+
+
+# ---------------------------------------------------------------------- many frames per read
+def _send(tid: str, to_path: str, from_path: str, message_id: str | None, body: bytes, start: int, total: int,
+          flag: str = "+", method: str = "SEND") -> bytes:
+    headers = {"To-Path": to_path, "From-Path": from_path}
+    if message_id is not None:
+        headers["Message-ID"] = message_id
+    headers["Byte-Range"] = f"{start}-{start + len(body) - 1}/{total}"
+    headers["Content-Type"] = "application/octet-stream"
+    return MSRPData(tid, method=method, headers=headers, body=body, contflag=flag).encode()
+
+
+def test_a_batch_of_frames_in_one_write_is_answered_in_order_and_a_bad_one_gets_its_error():
+    """A peer writes 60 requests at once: every one is answered, in order, the bad ones with their
+    own error, and the good chunks make up the message.  The peer is a raw TCP connection
+    speaking MSRP by hand (our parser reads the answers)."""
+
+    async def main():
+        transport = MSRPTransport()
+        received, failed = [], []
+        session = MSRPSession(transport, on_message=received.append,
+                              on_message_failed=lambda m, e: failed.append(e))
+        try:
+            local = str((await session.prepare())[0])
+            peer = MSRPURI("127.0.0.1", 9, "rawpeer1", "tcp")
+            starting = asyncio.ensure_future(session.start([peer], active=False, timeout=5))
+            body = os.urandom(50 * 1000)
+            frames, expected = [], []
+            for i in range(50):
+                piece = body[i * 1000 : (i + 1) * 1000]
+                flag = "$" if i == 49 else "+"
+                frames.append(_send(f"good{i:04d}", local, str(peer), "message1", piece, i * 1000 + 1, len(body), flag))
+                expected.append((f"good{i:04d}", 200))
+                if i % 5 == 2:  # between the chunks: requests that are wrong in one way each
+                    kind = i // 5 % 4
+                    tid = f"bad{i:04d}x"
+                    if kind == 0:
+                        frames.append(_send(tid, local, str(peer), None, b"x", 1, 1))  # no Message-ID
+                        expected.append((tid, 400))
+                    elif kind == 1:
+                        frames.append(_send(tid, local, "msrp://127.0.0.1:9/intruder;tcp", "other", b"x", 1, 1))
+                        expected.append((tid, 481))
+                    elif kind == 2:
+                        frames.append(_send(tid, local, str(peer), "other", b"x", 1, 1, method="FOO"))
+                        expected.append((tid, 501))
+                    else:
+                        to_other = str(MSRPURI("127.0.0.1", transport.port, "nosuchsession", "tcp"))
+                        frames.append(_send(tid, to_other, str(peer), "other", b"x", 1, 1))
+                        expected.append((tid, 481))
+            reader, writer = await asyncio.open_connection("127.0.0.1", transport.port)
+            writer.write(b"".join(frames))  # one write: the session reads it in one or a few reads
+            await writer.drain()
+            parser, answers = MSRPParser(), []
+            while len(answers) < len(expected):
+                data = await reader.read(65536)
+                assert data, "connection closed"
+                answers += parser.feed(data)
+            assert [(a.transaction_id, a.code) for a in answers] == expected
+            assert all(str(a.to_path[0]) == str(peer) for a in answers if a.code == 200)
+            await starting
+            await wait_until(lambda: received)
+            assert received[0].body == body and received[0].chunks == 50 and not failed
+            writer.close()
+        finally:
+            await transport.close()
+
+    run(main())
+
+
+def test_error_comments_cannot_break_the_framing():
+    """A sink refusing a chunk with a multi-line reason: the 413 still parses at the sender
+    (CR/LF in a comment would otherwise end the start line early)."""
+
+    class Refusing(MemorySink):
+        def write(self, offset, data):
+            raise MSRPTransactionError(413, "no room\r\nMSRP forged SEND")
+
+    async def main():
+        async with Pair(chunk_size=1000) as pair:
+            pair.b.on_incoming = lambda m: Refusing()
+            message = pair.a.send_message(b"z" * 5000, "application/octet-stream")
+            with pytest.raises(MSRPTransactionError) as info:
+                await message.wait()
+            assert info.value.code == 413 and info.value.comment == "no room  MSRP forged SEND"
+            pair.b.on_incoming = None
+            await pair.a.send_message("the connection is fine").wait()
+            assert pair.received_b[-1].body == b"the connection is fine"
+
+    run(main())
+
+
+def test_chunk_headers_come_in_order_and_reserved_ones_are_refused():
+    async def main():
+        async with Pair(chunk_size=4096) as pair:
+            body = os.urandom(10_000)
+            extra = {"Content-Disposition": "attachment", "X-Note": "héllo"}
+            await pair.a.send_message(body, "application/x-test", success_report=True, headers=extra).wait()
+            got = pair.received_b[-1]
+            assert got.body == body and got.chunks == 3
+            assert list(got.last_frame.headers) == ["To-Path", "From-Path", "Message-ID", "Success-Report",
+                                                    "Byte-Range", "X-Note", "Content-Disposition", "Content-Type"]
+            assert got.last_frame.headers["X-Note"] == "héllo"
+            assert str(got.last_frame.byte_range) == "8193-10000/10000"
+            for bad in ({"byte-range": "1-1/1"}, {"Content-Type": "text/plain"}, {"X-A": "1\r\nX-B: 2"},
+                        {"Bad Name": "1"}):
+                with pytest.raises(ValueError):
+                    pair.a.send_message(b"x", headers=bad)
+
+    run(main())
+
+
+def test_many_messages_in_flight_time_out_together_and_late_answers_are_ignored():
+    """One timer serves all transactions of a connection: 300 chunks unanswered all fail in
+    time; answers that come after the timeout change nothing."""
+
+    async def main():
+        async with Pair(transaction_timeout=0.4, chunk_size=100) as pair:
+            pair.b.connection.pause_reading()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            messages = [pair.a.send_message(os.urandom(1000)) for _ in range(30)]
+            outcomes = await asyncio.gather(*(m.wait() for m in messages), return_exceptions=True)
+            assert all(isinstance(o, MSRPTimeoutError) for o in outcomes)
+            assert loop.time() - started < 3
+            pair.b.connection.resume_reading()  # b now answers what it gets: nobody listens
+            await wait_until(lambda: len(pair.failed_b) + len(pair.received_b) >= 1)
+            after = pair.a.send_message("after the storm", success_report=True)
+            assert (await after.wait()).code == 200
+
+    run(main())

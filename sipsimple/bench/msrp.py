@@ -1,6 +1,6 @@
 """MSRP benchmark: file transfer throughput and chat rate between two processes on loopback.
 
-``run(json_output)`` starts a receiver process (this module with ``--serve``), then:
+``run(json_output, file_size=..., chunk_sizes=..., repeats=..., chat_messages=...)`` starts a receiver process (this module with ``--serve``), then:
 
 * raw TCP: the same number of bytes through a plain asyncio socket (the baseline),
 * MSRP file transfer of a temp file at 2 KiB, 64 KiB and 1 MiB chunks, received into a
@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.filesink import FileSink
+from sipsimple.msrp.filetransfer import file_hash, send_file
 from sipsimple.msrp.session import MSRPSession
 from sipsimple.msrp.transport import MSRPTransport
 from sipsimple.msrp.uri import format_path, parse_path
@@ -202,7 +203,8 @@ async def _chat(peer: _Peer, count: int) -> float:
     return count / elapsed
 
 
-async def _run() -> dict:
+async def _run(file_size: int, small_chunk_file_size: int, chunk_sizes: tuple[int, ...], repeats: int,
+               chat_messages: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="msrp-bench-"))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -215,8 +217,8 @@ async def _run() -> dict:
     peer = _Peer(process)
     results: dict = {"file_transfer": [], "chat": {}}
     try:
-        for chunk in CHUNK_SIZES:
-            size = SMALL_CHUNK_FILE_SIZE if chunk < 16384 else FILE_SIZE
+        for chunk in chunk_sizes:
+            size = small_chunk_file_size if chunk < 16384 else file_size
             path = workdir / f"src-{size}.bin"
             if not path.exists():
                 with open(path, "wb") as f:
@@ -224,7 +226,7 @@ async def _run() -> dict:
                         f.write(os.urandom(1 << 20))
             digest = file_hash(path)
             raws, files, wires = [], [], []
-            for _ in range(REPEATS):  # interleaved, so that a busy moment of the machine hits all three
+            for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits all three
                 raws.append(await _raw(peer, path, size))
                 files.append(await _file(peer, path, size, digest, chunk))
                 wires.append(await _file(peer, path, size, digest, chunk, discard=True))
@@ -245,11 +247,12 @@ async def _run() -> dict:
                     },
                 }
             )
-        results["chat"] = {
-            "messages": CHAT_MESSAGES,
-            "success_reports": True,
-            "messages_per_s": round(await _chat(peer, CHAT_MESSAGES)),
-        }
+        if chat_messages:
+            results["chat"] = {
+                "messages": chat_messages,
+                "success_reports": True,
+                "messages_per_s": round(await _chat(peer, chat_messages)),
+            }
         await peer.send({"cmd": "quit"})
         await process.wait()
     finally:
@@ -262,9 +265,21 @@ async def _run() -> dict:
     return results
 
 
-def run(json_output: bool = False) -> dict:
-    """Run the MSRP benchmark; print the results (JSON or a table) and return them."""
-    results = asyncio.run(_run())
+def run(
+    json_output: bool = False,
+    *,
+    file_size: int = FILE_SIZE,
+    small_chunk_file_size: int = SMALL_CHUNK_FILE_SIZE,
+    chunk_sizes: tuple[int, ...] = CHUNK_SIZES,
+    repeats: int = REPEATS,
+    chat_messages: int = CHAT_MESSAGES,
+) -> dict:
+    """Run the MSRP benchmark; print the results (JSON or a table) and return them.
+
+    ``file_size`` is the file sent at 64 KiB chunks and up, ``small_chunk_file_size`` the one sent
+    at smaller chunks; ``chat_messages`` 0 leaves the chat rate out.
+    """
+    results = asyncio.run(_run(file_size, small_chunk_file_size, tuple(chunk_sizes), repeats, chat_messages))
     if json_output:
         print(json.dumps(results, indent=2))
     else:
@@ -279,7 +294,8 @@ def run(json_output: bool = False) -> dict:
                 f"{row['msrp_MBps']:>10} {row['ratio']:>6} {row['msrp_discard_MBps']:>13} {row['discard_ratio']:>6}"
             )
         chat = results["chat"]
-        print(f"chat: {chat['messages_per_s']} messages/s with success reports ({chat['messages']} messages)")
+        if chat:
+            print(f"chat: {chat['messages_per_s']} messages/s with success reports ({chat['messages']} messages)")
     return results
 
 

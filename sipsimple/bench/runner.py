@@ -108,8 +108,8 @@ def _presence_workload(args: argparse.Namespace) -> dict:
                         rates=_rates(args) or ([500, 2000, 4000] if _quick(args) else None))
 
 
-# --quick for msrp: its module has no size parameters yet, so the sizes are set for the run and restored
-MSRP_QUICK = {"FILE_SIZE": 8 << 20, "SMALL_CHUNK_FILE_SIZE": 2 << 20, "CHAT_MESSAGES": 1000, "REPEATS": 1}
+# --quick for msrp: smaller files, one run of each, fewer chat messages
+MSRP_QUICK = {"file_size": 8 << 20, "small_chunk_file_size": 2 << 20, "chat_messages": 1000, "repeats": 1}
 
 
 def _msrp_document(raw: dict) -> dict:
@@ -140,16 +140,9 @@ def _msrp_workload(args: argparse.Namespace) -> dict:
     from sipsimple.bench import msrp
 
     sizes = MSRP_QUICK if _quick(args) else {}
-    saved = {name: getattr(msrp, name) for name in sizes if hasattr(msrp, name)}
-    try:
-        for name in saved:
-            setattr(msrp, name, sizes[name])
-        # msrp.run prints its own table: keep it out of our output (--json must stay one document)
-        with contextlib.redirect_stdout(io.StringIO()):
-            raw = msrp.run(json_output=False)
-    finally:
-        for name, value in saved.items():
-            setattr(msrp, name, value)
+    # msrp.run prints its own table: keep it out of our output (--json must stay one document)
+    with contextlib.redirect_stdout(io.StringIO()):
+        raw = msrp.run(json_output=False, **sizes)
     return _msrp_document(raw)
 
 

@@ -7,7 +7,17 @@
 TARGET is ``user@domain[:port]``, a sip:/sips: URI, or a bare user of the
 account's domain; with ``--proxy`` the session goes through it. ``--msrp-relay
 msrp://HOST:PORT;tcp`` makes the chat go through an MSRP relay (RFC 4976), which
-is authenticated with ``--account``/``--password``.
+is authenticated with ``--account``/``--password``; an ``msrps://`` relay is
+reached over TLS, its certificate checked against ``--tls-ca-file`` (else the
+system's CAs) unless ``--no-verify-tls``. Both options apply to this run only,
+over what a configured account says (its ``msrp.relay`` and ``msrp.use_tls``).
+
+``--msrp-tls`` offers MSRP over TLS (``msrps:``, ``TCP/TLS/MSRP``) directly to the
+other party; with a relay, TLS is asked for with an ``msrps:`` relay URI instead.
+The side that listens (the one answering, or any with ``--msrp-tls``) shows
+``--tls-certificate FILE``, else a self-signed certificate made for the run, which
+a peer checking certificates does not trust: it needs ``--no-verify-tls`` then.
+An answer takes MSRP over TLS whenever the offer does.
 
 Received messages are printed on stdout as ``SENDER: TEXT`` (non-text content as
 ``SENDER: [TYPE, N bytes]``); what happens to the session and to the messages we
@@ -64,7 +74,7 @@ CHAT_EVENTS = ("SCSessionNewIncoming", "SCSessionDidStart", "SCSessionDidFail", 
 class MSRPAccount:
     """The least a Session with MSRP streams needs from an account, made from the options."""
 
-    def __init__(self, settings, msrp_relay: str | None = None) -> None:
+    def __init__(self, settings, msrp_relay: str | None = None, msrp_use_tls: bool | None = None) -> None:
         self.uri = settings.from_uri()
         self.credentials = settings.credentials
         self.display_name = settings.display_name  # from a configured account, if any
@@ -72,11 +82,41 @@ class MSRPAccount:
         self.audio_codecs = None
         self.outbound_proxy = settings.route
         self.msrp_relay = msrp_relay or settings.msrp_relay
+        self.msrp_use_tls = settings.msrp_use_tls if msrp_use_tls is None else msrp_use_tls
 
 
-def add_msrp_arguments(parser: argparse.ArgumentParser) -> None:
+def add_msrp_arguments(parser: argparse.ArgumentParser, *, tls: bool = False) -> None:
+    """``--msrp-relay URI``, and with ``tls`` ``--msrp-tls`` (see :func:`msrp_options`)."""
     parser.add_argument("--msrp-relay", metavar="URI",
-                        help="MSRP relay to use, e.g. msrp://relay.example.com:2855;tcp (AUTH with the account)")
+                        help="MSRP relay to use, e.g. msrp://relay.example.com:2855;tcp (AUTH with the account; "
+                             "msrps:// for TLS to it)")
+    if tls:
+        parser.add_argument("--msrp-tls", action="store_true",
+                            help="MSRP over TLS (msrps:) for this run; with a relay, give an msrps:// relay URI")
+
+
+def msrp_options(args: argparse.Namespace, settings) -> tuple[str | None, bool]:
+    """(relay URI or None, MSRP over TLS) for this run: the options over the configured account.
+
+    With a relay, its URI decides how it is reached (as in the SDK): CLIError for
+    ``--msrp-tls`` with a relay reached over TCP, and for a bad relay URI.
+    """
+    relay = check_msrp_relay(getattr(args, "msrp_relay", None)) or settings.msrp_relay
+    asked = bool(getattr(args, "msrp_tls", False))
+    if asked and relay is not None:
+        from sipsimple.msrp.uri import MSRPURI
+
+        uri = MSRPURI.parse(relay)
+        if not uri.use_tls:
+            raise CLIError(f"--msrp-tls with the MSRP relay {relay}, reached over TCP: for TLS to the relay "
+                           f"give --msrp-relay msrps://{uri.host}:TLS-PORT;tcp")
+    return relay, asked or settings.msrp_use_tls
+
+
+def over_tls(stream) -> str:
+    """`` over TLS`` when the MSRP ``stream``'s m-line says TCP/TLS/MSRP (to the peer or to our relay), else ''."""
+    media = getattr(stream, "local_media", None)
+    return " over TLS" if media is not None and str(media.transport).upper() == "TCP/TLS/MSRP" else ""
 
 
 def check_msrp_relay(value: str | None) -> str | None:
@@ -109,7 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, metavar="N", help="with --listen: exit after N messages")
     parser.add_argument("--timeout", type=float, default=SEND_TIMEOUT, metavar="SECONDS",
                         help=f"with --send: give up after this long (default {SEND_TIMEOUT:g})")
-    add_msrp_arguments(parser)
+    add_msrp_arguments(parser, tls=True)
 
 
 def format_message(session, data) -> str:
@@ -123,7 +163,7 @@ def format_message(session, data) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    relay = check_msrp_relay(args.msrp_relay)
+    relay, use_tls = msrp_options(args, settings)
     if args.listen:
         if args.target is not None or args.send is not None:
             raise CLIError("--listen takes no TARGET or --send")
@@ -137,11 +177,13 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"invalid --timeout {args.timeout:g}")
     target = parse_target(args.target, settings.account.host if settings.account else None) \
         if args.target else None
-    with engine_running(settings, target=target or settings.account) as stop:
+    # without a relay we listen for MSRP: over TLS when we offer it, or when an offer we answer asks for it
+    listens_on_tls = relay is None and (use_tls or args.listen)
+    with engine_running(settings, target=target or settings.account, run_certificate=listens_on_tls) as stop:
         from sipsimple.session import Session, SessionManager
 
         SessionManager()
-        account = MSRPAccount(settings, relay)
+        account = MSRPAccount(settings, relay, use_tls)
         events = EventQueue().observe(CHAT_EVENTS)
         registration = None
         try:
@@ -236,7 +278,7 @@ class Chat:
         if session is not self.session:
             return None
         if name == "SCSessionDidStart":
-            err(f"chat with {session.remote_uri} established")
+            err(f"chat with {session.remote_uri} established{over_tls(session.chat_transport)}")
         elif name == "SCSessionGotMessage":
             out(format_message(session, data))
             self.received += 1

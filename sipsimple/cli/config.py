@@ -48,6 +48,7 @@ class ConfiguredAccount:
     srtp_mode: str | None  # the account's own choice; None: the command's default
     audio_codecs: tuple[str, ...] | None
     msrp_relay: str | None
+    msrp_use_tls: bool = False  # msrp.use_tls: offer MSRP over TLS
 
 
 def config_file(config_dir: str | None) -> Path:
@@ -167,4 +168,5 @@ def snapshot(account_id: str) -> ConfiguredAccount:
         username=account.auth.username, display_name=account.display_name, route=account.sip.outbound_proxy,
         register=account.sip.register, srtp_mode=account.rtp.srtp_mode,
         audio_codecs=account.rtp.audio_codec_list, msrp_relay=account.msrp.relay,
+        msrp_use_tls=account.msrp.use_tls,
     )

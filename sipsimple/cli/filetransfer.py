@@ -1,7 +1,7 @@
 """``sipsimple send-file`` and ``sipsimple receive-files``: files over MSRP (RFC 5547).
 
-    sipsimple send-file TARGET FILE [--msrp-relay URI]
-    sipsimple receive-files --dir DIR [--count N] [--msrp-relay URI]
+    sipsimple send-file TARGET FILE [--msrp-relay URI] [--msrp-tls]
+    sipsimple receive-files --dir DIR [--count N] [--msrp-relay URI] [--msrp-tls]
 
 ``send-file`` offers FILE (name, type, size and SHA-1 in the SDP) to TARGET and
 sends it once accepted; it prints ``delivered FILE (N bytes, sha-1:...)`` and
@@ -18,6 +18,12 @@ or on Ctrl-C/SIGTERM.
 Both show a progress bar on stderr for transfers over 1 MB (when stderr is a
 terminal; otherwise a ``progress: N%`` line every 10%).
 
+MSRP over TLS and relays are as for ``sipsimple chat``: ``--msrp-tls`` offers
+``msrps:`` directly (``receive-files`` answers TLS whenever the offer asks for it,
+showing ``--tls-certificate FILE`` or a self-signed certificate made for the run);
+``--msrp-relay msrps://HOST:PORT;tcp`` goes through a relay over TLS, checked
+against ``--tls-ca-file`` unless ``--no-verify-tls``. For this run only.
+
 The subcommands themselves are the modules ``sipsimple.cli.send_file`` and
 ``sipsimple.cli.receive_files``, which use what is here.
 """
@@ -29,7 +35,14 @@ import os
 import sys
 import time
 
-from sipsimple.cli.chat import END_TIMEOUT, MSRPAccount, add_msrp_arguments, check_msrp_relay, end_session
+from sipsimple.cli.chat import (
+    END_TIMEOUT,
+    MSRPAccount,
+    add_msrp_arguments,
+    end_session,
+    msrp_options,
+    over_tls,
+)
 from sipsimple.cli.incoming import check_listening, start_listening, stop_listening
 from sipsimple.cli.options import (
     EXIT_FAILURE,
@@ -96,12 +109,12 @@ class ProgressBar:
 def add_send_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="TARGET", help="user@domain or sip: URI to send the file to")
     parser.add_argument("file", metavar="FILE", help="the file to send")
-    add_msrp_arguments(parser)
+    add_msrp_arguments(parser, tls=True)
 
 
 def run_send(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    relay = check_msrp_relay(args.msrp_relay)
+    relay, use_tls = msrp_options(args, settings)
     path = os.path.abspath(args.file)
     if not os.path.isfile(path):
         raise CLIError(f"cannot send {args.file!r}: not a readable file")
@@ -111,11 +124,11 @@ def run_send(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(f"cannot send {args.file!r}: {exc.strerror}") from None
     target = parse_target(args.target, settings.account.host if settings.account else None)
-    with engine_running(settings, target=target) as stop:
+    with engine_running(settings, target=target, run_certificate=use_tls and relay is None) as stop:
         from sipsimple.session import Session, SessionManager
 
         SessionManager()
-        session = Session(MSRPAccount(settings, relay))
+        session = Session(MSRPAccount(settings, relay, use_tls))
         events = EventQueue().observe(FILE_EVENTS, sender=session)
         try:
             session.connect(target, [settings.route] if settings.route is not None else [], file=path)
@@ -134,7 +147,7 @@ def _send_loop(session, events: EventQueue, stop: StopSignal) -> int:
             continue
         name, data = notification.name, notification.data
         if name == "SCSessionDidStart":
-            err("accepted")
+            err(f"accepted{over_tls(session.file_transfer)}")
         elif name == "SCSessionFileTransferProgress":
             bar.update(data.transferred_bytes, data.total_bytes)
         elif name == "SCSessionDidDeliverFile":
@@ -163,12 +176,12 @@ def _send_loop(session, events: EventQueue, stop: StopSignal) -> int:
 def add_receive_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", required=True, metavar="DIR", help="where received files go")
     parser.add_argument("--count", type=int, metavar="N", help="exit after N files")
-    add_msrp_arguments(parser)
+    add_msrp_arguments(parser, tls=True)
 
 
 def run_receive(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    relay = check_msrp_relay(args.msrp_relay)
+    relay, use_tls = msrp_options(args, settings)
     check_listening(settings, args.count)
     directory = os.path.abspath(args.dir)
     try:
@@ -177,11 +190,12 @@ def run_receive(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot use --dir {args.dir!r}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK):
         raise CLIError(f"cannot use --dir {args.dir!r}: not writable")
-    with engine_running(settings, target=settings.account) as stop:
+    # without a relay we listen, over TLS when an offer asks for it: have a certificate ready
+    with engine_running(settings, target=settings.account, run_certificate=relay is None) as stop:
         from sipsimple.session import SessionManager
 
         SessionManager()
-        account = MSRPAccount(settings, relay)
+        account = MSRPAccount(settings, relay, use_tls)
         events = EventQueue().observe(FILE_EVENTS)
         registration = None
         try:

@@ -10,6 +10,7 @@ Common options (added to each subcommand by :func:`add_common_options`)::
     --port N                local SIP port for UDP and TCP (default: a free one)
     --tls-ca-file FILE      CAs a TLS server's certificate is checked against
     --no-verify-tls         do not check the TLS server's certificate
+    --tls-certificate FILE  PEM with our certificate and key, shown by our TLS listeners (SIP, MSRP)
     --trace                 print the SIP messages to stderr
     -v / -vv                log at INFO / DEBUG level to stderr
 
@@ -42,7 +43,9 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -53,7 +56,8 @@ from typing import Any
 __all__ = [
     "CLIError", "Settings", "EventQueue", "StopSignal", "StdinLines",
     "add_common_options", "add_config_dir_option", "settings_from_args", "parse_account", "parse_target", "parse_proxy",
-    "check_count", "start_engine", "stop_engine", "engine_running", "format_uri", "describe_result",
+    "check_count", "start_engine", "stop_engine", "engine_running", "make_run_certificate", "format_uri",
+    "describe_result",
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
 ]
 
@@ -87,6 +91,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="local SIP port for UDP and TCP (default: any free port)")
     group.add_argument("--tls-ca-file", metavar="FILE", help="CA certificates to check a TLS server against")
     group.add_argument("--no-verify-tls", action="store_true", help="do not check the TLS server's certificate")
+    group.add_argument("--tls-certificate", metavar="FILE",
+                       help="PEM file with our certificate and private key, for our TLS listeners (SIP, MSRP)")
     group.add_argument("--trace", action="store_true", help="print SIP messages to stderr")
     group.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
 
@@ -225,6 +231,7 @@ class Settings:
     port: int = 0
     tls_ca_file: str | None = None
     verify_tls: bool = True
+    tls_certificate: str | None = None
     trace: bool = False
     # from a configured account (all None/True when the options alone made the account)
     account_id: str | None = None  # the configured account's id
@@ -233,6 +240,7 @@ class Settings:
     srtp_mode: str | None = None
     audio_codecs: tuple[str, ...] | None = None
     msrp_relay: str | None = None
+    msrp_use_tls: bool = False  # the configured account's msrp.use_tls
     register: bool = True  # False: 'sipsimple session' does not register the account
 
     @property
@@ -284,6 +292,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings.srtp_mode = configured.srtp_mode
         settings.audio_codecs = configured.audio_codecs
         settings.msrp_relay = configured.msrp_relay
+        settings.msrp_use_tls = configured.msrp_use_tls
         settings.register = configured.register
         log.info("using the configured account %s", configured.id)
     elif getattr(args, "account", None):
@@ -309,7 +318,23 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         except OSError as exc:
             raise CLIError(f"cannot read --tls-ca-file {ca_file!r}: {exc.strerror}") from None
         settings.tls_ca_file = ca_file
+    certificate = getattr(args, "tls_certificate", None)
+    if certificate:
+        settings.tls_certificate = _check_certificate(certificate)
     return settings
+
+
+def _check_certificate(path: str) -> str:
+    """``--tls-certificate``: a readable PEM file holding a certificate and its private key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(path)
+    except ssl.SSLError as exc:  # before OSError, of which it is a subclass
+        raise CLIError(f"invalid --tls-certificate {path!r}: expected a PEM file with a certificate and "
+                       f"its private key ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise CLIError(f"cannot read --tls-certificate {path!r}: {exc.strerror or exc}") from None
+    return path
 
 
 def _configured_account(args: argparse.Namespace):
@@ -446,13 +471,57 @@ class _TracePrinter:
 
 
 _trace_printer: _TracePrinter | None = None  # the NotificationCenter holds observers weakly
+_run_certificate_dir: tempfile.TemporaryDirectory | None = None  # removed by stop_engine
 
 
-def start_engine(settings: Settings, *, tls: bool | None = None, target=None, check_proxy: bool = True):
+def make_run_certificate(host: str) -> str:
+    """A self-signed certificate for ``host`` (CN and IP SAN) with its key, made for this run: the PEM's path.
+
+    It lives in a temporary directory that :func:`stop_engine` removes. Peers that check
+    certificates do not trust it (they need ``--no-verify-tls``); ``--tls-certificate``
+    gives one they can check.
+    """
+    global _run_certificate_dir
+    directory = tempfile.TemporaryDirectory(prefix="sipsimple-cli-tls-")
+    key, cert = os.path.join(directory.name, "key.pem"), os.path.join(directory.name, "cert.pem")
+    san = f"IP:{host}" if _is_ip(host) else f"DNS:{host}"
+    try:
+        # an EC key: made in milliseconds, where RSA takes a noticeable part of a second
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-keyout", key, "-out", cert, "-subj", f"/CN={host}",
+                        "-addext", f"subjectAltName={san}"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        directory.cleanup()
+        raise CLIError(f"cannot make a TLS certificate for MSRP over TLS (is openssl installed?): {exc}; "
+                       "give one with --tls-certificate") from None
+    both = os.path.join(directory.name, "identity.pem")
+    with open(both, "wb") as out_file:
+        for part in (cert, key):
+            with open(part, "rb") as f:
+                out_file.write(f.read())
+    if _run_certificate_dir is not None:
+        _run_certificate_dir.cleanup()
+    _run_certificate_dir = directory
+    log.info("made a self-signed TLS certificate for %s: %s", host, both)
+    return both
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def start_engine(settings: Settings, *, tls: bool | None = None, target=None, check_proxy: bool = True,
+                 run_certificate: bool = False):
     """Start the Engine for ``settings``; returns it. Raises CLIError when it cannot start.
 
     TLS is enabled when the proxy (or ``target``) wants it, or when ``tls`` is True.
     The local address defaults to the one that routes to the proxy, else to ``target``.
+    Our TLS certificate is ``--tls-certificate``; without one, ``run_certificate`` (for a
+    command that may listen for MSRP over TLS) makes a self-signed one for the local address.
     """
     from sipsimple.core import Engine, SIPCoreError
     from sipsimple.notification import NotificationCenter
@@ -475,14 +544,20 @@ def start_engine(settings: Settings, *, tls: bool | None = None, target=None, ch
                     raise
                 local_ip = None  # the target may be a domain only the stack's DNS resolves
     transports = ("udp", "tcp", "tls") if tls else ("udp", "tcp")
+    certificate = settings.tls_certificate
+    if certificate is None and run_certificate:
+        from sipsimple.core.engine import default_local_ip
+
+        certificate = make_run_certificate(local_ip or default_local_ip())
     if settings.trace:
         _trace_printer = _TracePrinter(sys.stderr)
         NotificationCenter().add_observer(_trace_printer, name="SCEngineSIPTrace")
     try:
         Engine().start(local_ip=local_ip, transports=transports, udp_port=settings.port,
                        tls_ca_file=settings.tls_ca_file, tls_verify_server=settings.verify_tls,
-                       trace_sip=settings.trace, user_agent=_user_agent())
+                       tls_certificate=certificate, trace_sip=settings.trace, user_agent=_user_agent())
     except (SIPCoreError, ValueError, OSError) as exc:
+        _remove_run_certificate()
         message = str(exc)
         if settings.port and "in use" not in message and ("bind" in message or "could not" in message):
             message += f" (is port {settings.port} already in use?)"
@@ -499,14 +574,23 @@ def stop_engine(timeout: float = 5.0) -> None:
         Engine().stop(timeout)
     except SIPCoreError as exc:
         log.warning("engine did not stop cleanly: %s", exc)
+    finally:
+        _remove_run_certificate()
+
+
+def _remove_run_certificate() -> None:
+    global _run_certificate_dir
+    if _run_certificate_dir is not None:
+        _run_certificate_dir.cleanup()
+        _run_certificate_dir = None
 
 
 @contextmanager
-def engine_running(settings: Settings, *, target=None) -> Iterator[StopSignal]:
+def engine_running(settings: Settings, *, target=None, run_certificate: bool = False) -> Iterator[StopSignal]:
     """The Engine started as :func:`start_engine` does, SIGINT/SIGTERM turned into the
     :class:`StopSignal` yielded; on the way out the Engine stops and the signal handlers come back."""
     with StopSignal() as stop:
-        start_engine(settings, target=target)
+        start_engine(settings, target=target, run_certificate=run_certificate)
         try:
             yield stop
         finally:

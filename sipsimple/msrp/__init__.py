@@ -7,7 +7,7 @@ Layers, each only using those before it:
 * :mod:`.transport` -- connections, listener, connection pool
 * :mod:`.relay` -- AUTH at a relay
 * :mod:`.messages`, :mod:`.session` -- sessions, chunking, reassembly, reports
-* :mod:`.filetransfer`, :mod:`.cpim`, :mod:`.iscomposing` -- payload helpers
+* :mod:`.filetransfer`, :mod:`.filesink`, :mod:`.cpim`, :mod:`.iscomposing` -- payload helpers
 """
 
 from .errors import (

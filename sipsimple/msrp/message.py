@@ -9,6 +9,7 @@ and raise :class:`~sipsimple.msrp.errors.MSRPProtocolError` for malformed ones.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ __all__ = [
     "CONTINUATION_FLAGS",
     "canonical_header_name",
     "new_transaction_id",
+    "encode_response",
     "new_message_id",
     "parse_digest_challenge",
     "RESPONSE_COMMENTS",
@@ -69,7 +71,8 @@ _CANONICAL = {name.lower(): name for name in _KNOWN_HEADERS}
 _CONTENT_HEADERS = ("Content-ID", "Content-Description", "Content-Disposition")
 
 _TID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$")
-_BYTE_RANGE_RE = re.compile(r"^([0-9]{1,19})-([0-9]{1,19}|\*)/([0-9]{1,19}|\*)$")
+_BYTE_RANGE_RE = re.compile(r"\s*([0-9]{1,19})-([0-9]{1,19}|\*)/([0-9]{1,19}|\*)\s*\Z")
+_new_tuple = tuple.__new__
 _STATUS_RE = re.compile(r"^([0-9]{3}) ([0-9]{3})(?: (.*))?$")
 _IDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}$")
 
@@ -79,9 +82,24 @@ def canonical_header_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
+_TID_BATCH = 256
+_tid_pool: list[str] = []
+
+
 def new_transaction_id() -> str:
-    """A random transaction id (16 hex digits, RFC 4975 ``ident``)."""
-    return secrets.token_hex(8)
+    """A random transaction id (16 hex digits, RFC 4975 ``ident``).
+
+    Ids are cut from one ``secrets`` draw of 256 at a time: a file sent in 2 KiB chunks needs
+    tens of thousands per second, and one system call each would be a noticeable part of a chunk.
+    """
+    if not _tid_pool:
+        pool = secrets.token_hex(8 * _TID_BATCH)
+        _tid_pool.extend(pool[i : i + 16] for i in range(0, len(pool), 16))
+    return _tid_pool.pop()
+
+
+if hasattr(os, "register_at_fork"):  # a forked child must not hand out its parent's ids again
+    os.register_at_fork(after_in_child=_tid_pool.clear)
 
 
 def new_message_id() -> str:
@@ -103,19 +121,20 @@ class ByteRange(NamedTuple):
 
     @classmethod
     def parse(cls, value: str) -> ByteRange:
-        match = _BYTE_RANGE_RE.match(value.strip())
+        match = _BYTE_RANGE_RE.match(value)
         if match is None:
             raise MSRPProtocolError(f"bad Byte-Range {value!r}")
-        start = int(match.group(1))
-        end = None if match.group(2) == "*" else int(match.group(2))
-        total = None if match.group(3) == "*" else int(match.group(3))
+        start_s, end_s, total_s = match.groups()
+        start = int(start_s)
+        end = None if end_s == "*" else int(end_s)
+        total = None if total_s == "*" else int(total_s)
         if start < 1:
             raise MSRPProtocolError(f"Byte-Range start must be >= 1: {value!r}")
         if end is not None and end < start - 1:
             raise MSRPProtocolError(f"Byte-Range end before start: {value!r}")
         if total is not None and end is not None and end > total:
             raise MSRPProtocolError(f"Byte-Range end beyond total: {value!r}")
-        return cls(start, end, total)
+        return _new_tuple(cls, (start, end, total))  # cls(...) without the generated __new__: once per chunk
 
 
 class Status(NamedTuple):
@@ -127,7 +146,7 @@ class Status(NamedTuple):
 
     def __str__(self) -> str:
         text = f"{self.namespace:03d} {self.code:03d}"
-        return f"{text} {self.comment}" if self.comment else text
+        return f"{text} {one_line(self.comment)}" if self.comment else text
 
     @classmethod
     def parse(cls, value: str) -> Status:
@@ -158,8 +177,10 @@ class MSRPData:
     maps canonical header names to raw string values in wire order.  ``contflag`` is the
     end-line flag; the parser sets it to None on a *piece* of a body that it hands out
     before the end-line arrived (see ``MSRPParser(max_body_buffer=...)``), in which case
-    ``body_offset`` tells where in the frame's body the piece starts; a piece's ``body`` may
-    be a read-only ``memoryview`` of the received bytes.
+    ``body_offset`` tells where in the frame's body the piece starts.  The ``body`` of a
+    received frame or piece is ``bytes`` or, normally for a body of 16 KiB or more and for
+    pieces, a read-only ``memoryview`` of the received bytes (not a copy; see
+    :class:`~sipsimple.msrp.messages.MessageSink`).
     """
 
     __slots__ = (
@@ -303,7 +324,7 @@ class MSRPData:
             start = f"MSRP {self.transaction_id} {self.method}\r\n"
         else:
             start = f"MSRP {self.transaction_id} {self.code:03d}"
-            start += f" {self.comment}\r\n" if self.comment else "\r\n"
+            start += f" {one_line(self.comment)}\r\n" if self.comment else "\r\n"
         headers = self.headers
         lines = [start]
         for name in ("To-Path", "From-Path"):
@@ -363,6 +384,48 @@ class MSRPData:
             self.body_offset,
         )
         return clone
+
+
+_RESPONSE_PATHS: dict[tuple[str, str], str] = {}
+_RESPONSE_PATHS_SIZE = 1024
+_STATUS_LINES: dict[tuple[int, str | None], str] = {}  # (code, comment) -> " 200 OK\r\n"
+_STATUS_LINES_SIZE = 256
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR and LF replaced by spaces: safe in a start line or header value."""
+    if "\r" in text or "\n" in text:
+        return text.replace("\r", " ").replace("\n", " ")
+    return text
+
+
+def encode_response(request: MSRPData, code: int, comment: str | None = None) -> bytes:
+    """The same bytes as ``request.new_response(code, comment).encode()``, made directly.
+
+    A receiver answers every chunk: the path lines of the answer depend only on the request's
+    To-Path and From-Path, which repeat on every chunk of a session, so they are formatted once.
+    """
+    headers = request.headers
+    key = (headers.get("To-Path", ""), headers.get("From-Path", ""))
+    paths = _RESPONSE_PATHS.get(key)
+    if paths is None:
+        from_path = request.from_path
+        to_path = request.to_path
+        paths = (
+            f"To-Path: {from_path[0] if from_path else ''}\r\n"
+            f"From-Path: {to_path[0] if to_path else ''}\r\n"
+        )
+        if len(_RESPONSE_PATHS) >= _RESPONSE_PATHS_SIZE:
+            _RESPONSE_PATHS.clear()
+        _RESPONSE_PATHS[key] = paths
+    status = _STATUS_LINES.get((code, comment))
+    if status is None:
+        text = RESPONSE_COMMENTS.get(code, "") if comment is None else comment
+        status = f" {code:03d} {one_line(text)}\r\n" if text else f" {code:03d}\r\n"
+        if len(_STATUS_LINES) < _STATUS_LINES_SIZE:
+            _STATUS_LINES[(code, comment)] = status
+    tid = request.transaction_id
+    return f"MSRP {tid}{status}{paths}-------{tid}$\r\n".encode()
 
 
 def _parse_success_report(value: str) -> bool:

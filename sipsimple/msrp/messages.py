@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import MSRPAbortedError, MSRPTransactionError
-from .message import MSRPData
+from .message import MSRPData, canonical_header_name
 from .ranges import ByteRanges
 
 if TYPE_CHECKING:
@@ -31,6 +32,14 @@ __all__ = [
     "MemorySink",
     "ProgressCallback",
 ]
+
+READ_AHEAD = 256 * 1024
+"""A file being sent is read this much at a time (chunks smaller than that are cut from it)."""
+RESERVED_HEADERS = frozenset(
+    ("To-Path", "From-Path", "Message-ID", "Byte-Range", "Content-Type", "Success-Report", "Failure-Report")
+)
+"""Headers of a chunk that the session sets itself; ``send_message(headers=...)`` may not."""
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 
 ProgressCallback = Callable[[int, int | None], None]
 """``progress(bytes_done, total)``: bytes confirmed so far (or written, without responses)."""
@@ -66,6 +75,13 @@ class OutgoingMessage:
             raise ValueError(f"bad failure_report {failure_report!r}")
         if not 0 <= start <= total:
             raise ValueError(f"start {start} outside 0..{total}")
+        if "\r" in content_type or "\n" in content_type:
+            raise ValueError(f"line break in content type {content_type!r}")
+        for name, value in (headers or {}).items():
+            if canonical_header_name(name) in RESERVED_HEADERS:
+                raise ValueError(f"header {name} is set by the session, not by the caller")
+            if not _HEADER_NAME_RE.match(name) or "\r" in value or "\n" in value:
+                raise ValueError(f"bad header {name!r}: {value!r}")
         self.message_id = message_id
         self.content_type = content_type
         self.source = source
@@ -82,6 +98,9 @@ class OutgoingMessage:
         self.last_response: MSRPData | None = None
         self.result: asyncio.Future[DeliveryResult] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task | None = None
+        self._block = b""  # read ahead from a file source, starting at _block_at
+        self._block_at = 0
+        self._block_view = memoryview(b"")
 
     def __repr__(self) -> str:
         return f"<OutgoingMessage {self.message_id} {self.content_type} {self.bytes_acked}/{self.total}>"
@@ -114,18 +133,31 @@ class OutgoingMessage:
             self.result.exception()  # retrieved: nobody has to await a failed fire-and-forget message
 
     def read(self, offset: int, size: int) -> bytes | memoryview:
-        """``size`` bytes of the body at 0-based ``offset``."""
+        """``size`` bytes of the body at 0-based ``offset`` (a read-only view where possible).
+
+        A file is read :data:`READ_AHEAD` bytes at a time and small chunks are cut from that:
+        one read call for many 2 KiB chunks.  What is read ahead is at most that much.
+        """
         source = self.source
-        if isinstance(source, bytes | bytearray | memoryview):
+        if type(source) is bytes:
             return memoryview(source)[offset : offset + size]
+        if isinstance(source, bytes | bytearray | memoryview):
+            return bytes(memoryview(source)[offset : offset + size])  # the caller may change it later
+        at = offset - self._block_at
+        if 0 <= at and at + size <= len(self._block):
+            return self._block_view[at : at + size]
+        want = size if size >= READ_AHEAD else min(READ_AHEAD, self.total - offset)
         if source.tell() != offset:
             source.seek(offset)
-        data = source.read(size)
-        if len(data) != size:
+        data = source.read(want)
+        if len(data) < size:
             raise MSRPTransactionError(
                 400, f"source ended early at byte {offset + len(data)} of {self.total}"
             )
-        return data
+        if want == size:
+            return data
+        self._block, self._block_at, self._block_view = data, offset, memoryview(data)
+        return self._block_view[:size]
 
     def report_progress(self, done: int) -> None:
         if self.progress is not None:
@@ -145,6 +177,14 @@ class MessageSink(Protocol):
     return an awaitable that finishes later (work done in a thread): the session then
     answers the chunk, or sends the Success-Report, only once it is done, and treats its
     exception like one raised at once.
+
+    The bytes handed to ``write`` are ``bytes`` *or* a read-only ``memoryview``: a body of
+    16 KiB or more, and a piece of a body that arrives over several reads, is normally a
+    view of the bytes read from the socket, not a copy.  A sink uses them through the buffer
+    protocol (``file.write``, ``os.pwrite``, ``hashlib`` ``update``, ``bytearray +=``)
+    or ``bytes(data)``, not ``bytes`` methods such as ``decode``.  The view stays valid
+    after ``write`` returns (a sink may queue it to a thread), but while it is kept it
+    keeps the whole read (up to 1 MiB) in memory: copy what is kept for long.
     """
 
     def initial_ranges(self) -> list[tuple[int, int]]:
@@ -154,7 +194,7 @@ class MessageSink(Protocol):
     def write(self, offset: int, data: bytes | memoryview) -> Awaitable[Any] | None:
         """Store ``data`` at 0-based ``offset``; raise to refuse the chunk (413 is answered).
 
-        ``data`` may be a read-only memoryview of the received bytes; it stays valid.
+        ``data`` is ``bytes`` or a read-only ``memoryview`` of the received bytes (see above).
         """
         ...
 

@@ -11,7 +11,14 @@ unfinished at the end of a feed (a partial head, or a partial body that is not s
 is copied into the parser's own buffer.  With body streaming (``max_body_buffer`` set)
 the part of a large unfinished body that cannot belong to the end-line is handed out at
 the end of every feed as a *piece*, and a piece of a received ``bytes`` object is a
-read-only ``memoryview`` of it: a large chunk goes from the socket to its sink uncopied.
+read-only ``memoryview`` of it: a large chunk goes from the socket to its sink uncopied
+(so is a complete body of 16 KiB or more).  What is held is then small, and the next feed
+joins only its first bytes to it: the rest of that read is parsed in place too.
+
+A frame that is complete in the data is parsed in one pass (:meth:`MSRPParser._parse_whole`:
+the small chunks of a file transfer, responses); anything else -- incomplete, unusual or
+bad -- goes through the step by step path, which has the precise errors.  Header sections
+are cached as parsed (the chunks of a message differ in Byte-Range only, responses not at all).
 
 Errors are strict: anything that is not MSRP raises
 :class:`~sipsimple.msrp.errors.MSRPProtocolError` and the parser is then unusable (the
@@ -25,6 +32,7 @@ import re
 
 from .errors import MSRPProtocolError
 from .message import MSRPData, canonical_header_name
+from .uri import parse_path
 
 __all__ = ["MSRPParser", "parse_frame"]
 
@@ -33,12 +41,22 @@ _MAX_START_LINE = 512
 _FLAGS = b"$+#"
 _CR = 13
 _START_RE = re.compile(
-    rb"^MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}) (?:([A-Z]{1,32})|([0-9]{3})(?: ([^\r\n]*))?)$"
-)
+    rb"MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}) (?:([A-Z]{1,32})|([0-9]{3})(?: ([^\r\n]*))?)"
+)  # used with fullmatch(buf, start, end): anchored at both ends without slicing
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 _BAD_CTRL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # applied after CRLFs are replaced
+_HEADER_LINE_RE = re.compile(rb"[A-Za-z0-9!#$%&'*+\-.^_`|~]+:[^\x00-\x08\x0a-\x1f\x7f]*")
+_HEAD_PROBE = 1024  # the head end is looked for this far first: a full search could run through a body
+_LINE_CACHE: dict[bytes, tuple[str, str]] = {}
+_LINE_CACHE_SIZE = 2048
+_SECTION_CACHE: dict[bytes, dict[str, str]] = {}
+_SECTION_CACHE_SIZE = 512
+_UNCACHED_HEADERS = frozenset(("Byte-Range",))  # different on every chunk: caching would only churn
+_KNOWN_NAMES = {name: name for name in ("To-Path", "From-Path", "Message-ID", "Success-Report",
+                                        "Failure-Report", "Byte-Range", "Status", "Content-Type")}
 
 _MIN_PIECE = 16 * 1024  # a body starts streaming once this much is known: small frames stay whole
+_STITCH = _MIN_PIECE + 1024  # new bytes joined to what is held: enough to finish or stream it
 _HEAD = 0
 _BODY = 1
 _FAILED = 2
@@ -95,33 +113,111 @@ class MSRPParser:
         if self._state == _FAILED:
             raise MSRPProtocolError("parser already failed")
         held = self._buf
-        buf: Buffer
-        if held or type(data) is not bytes:
-            held += data
-            buf = held
-        else:
-            buf = data  # parse in place: nothing is held, and bytes cannot change under us
         out: list[MSRPData] = []
-        pos = 0
-        end = len(buf)
         try:
-            while pos < end:
-                if self._state == _HEAD:
-                    nxt = self._parse_head(buf, pos, out)
-                else:
-                    nxt = self._parse_body(buf, pos, out)
-                if nxt == pos:
-                    break  # needs more data
-                pos = nxt
+            if held and type(data) is bytes and self.max_body_buffer is not None:
+                # Finish what is held with the first bytes of ``data`` (copied with it), then go
+                # on in ``data`` itself: the rest of a large read is neither copied nor parsed
+                # out of a bytearray (no memmem, no shared body pieces there).  What is held is
+                # small when bodies stream, and _STITCH bytes are enough to get past it.
+                size = len(held)
+                stitch = bytes(held) + data[:_STITCH]
+                pos = self._parse(stitch, 0, size, out)
+                if pos >= size:
+                    held.clear()
+                    pos = self._parse(data, pos - size, len(data), out)
+                    if pos < len(data):
+                        held += memoryview(data)[pos:]
+                    return out
+                del held[:pos]  # not past it (a long head): on in a buffer of everything
+            if held or type(data) is not bytes:
+                held += data
+                pos = self._parse(held, 0, len(held), out)
+                del held[:pos]
+            else:  # parse in place: nothing is held, and bytes cannot change under us
+                pos = self._parse(data, 0, len(data), out)
+                if pos < len(data):
+                    held += memoryview(data)[pos:]
         except MSRPProtocolError:
             self._state = _FAILED
             raise
-        if buf is held:
-            if pos:
-                del held[:pos]
-        elif pos < end:
-            held += memoryview(buf)[pos:]
         return out
+
+    def _parse(self, buf: Buffer, pos: int, stop: int, out: list[MSRPData]) -> int:
+        """Parse from ``pos`` until past ``stop`` or out of data; return where parsing stopped."""
+        end = len(buf)
+        while pos < stop:
+            if self._state == _HEAD:
+                if self._frame is None:
+                    nxt = self._parse_whole(buf, pos, end, out)
+                    if nxt:
+                        pos = nxt
+                        continue
+                nxt = self._parse_head(buf, pos, out)
+            else:
+                nxt = self._parse_body(buf, pos, out)
+            if nxt == pos:
+                break  # needs more data
+            pos = nxt
+        return pos
+
+    # ------------------------------------------------------------------ whole frames
+    def _parse_whole(self, buf: Buffer, p: int, end: int, out: list[MSRPData]) -> int:
+        """Parse a frame that is complete in ``buf`` at ``p`` in one go; return where the next
+        starts, or 0 to leave it to the step by step path (incomplete, unusual or bad: that
+        path has the precise errors).  The same searches as that path, without its state."""
+        nl = buf.find(b"\r\n", p, p + _MAX_START_LINE)
+        if nl < 0:
+            return 0
+        match = _START_RE.fullmatch(buf, p, nl)
+        if match is None:
+            return 0
+        tid_b, method, code, comment = match.groups()
+        marker = b"\r\n-------" + tid_b
+        bound = min(end, nl + _HEAD_PROBE)
+        end_marker = buf.find(marker, nl, bound)
+        end_blank = buf.find(b"\r\n\r\n", nl, end_marker + 2 if end_marker >= 0 else bound)
+        if end_blank >= 0:
+            body_at = end_blank + 4
+            at = _find(buf, marker, body_at)
+            head_end = end_blank
+        elif end_marker >= 0:
+            at = head_end = end_marker
+        else:
+            return 0
+        flag_at = at + len(marker)
+        if at < 0 or end < flag_at + 3 or buf[flag_at] not in _FLAGS or buf[flag_at + 1 : flag_at + 3] != b"\r\n":
+            return 0  # incomplete, a false end-line in the body, or a bad end-line
+        if comment is not None:
+            try:
+                comment_s: str | None = comment.decode("utf-8")
+            except UnicodeDecodeError:
+                return 0
+        else:
+            comment_s = None
+        headers = _parse_headers(buf, nl + 2, head_end)
+        frame = _NEW(MSRPData)
+        frame.transaction_id = tid_b.decode("ascii")
+        if method is not None:
+            frame.method = method.decode("ascii")
+            frame.code = None
+        else:
+            frame.method = None
+            frame.code = int(code)
+        frame.comment = comment_s
+        frame.headers = headers
+        frame.body_offset = 0
+        frame._cache = {}
+        frame.contflag = chr(buf[flag_at])
+        _check_paths(frame, headers)
+        if end_blank >= 0:
+            if "Content-Type" not in headers:
+                raise MSRPProtocolError("content section without Content-Type")
+            frame.body = _body(buf, body_at, at)
+        else:
+            frame.body = b""
+        out.append(frame)
+        return flag_at + 3
 
     # ------------------------------------------------------------------ head
     def _parse_head(self, buf: Buffer, p: int, out: list[MSRPData]) -> int:
@@ -136,19 +232,20 @@ class MSRPParser:
                 raise MSRPProtocolError("MSRP start line too long")
             return p
         if self._frame is None:
-            match = _START_RE.match(bytes(buf[p:nl]))
+            match = _START_RE.fullmatch(buf, p, nl)
             if match is None:
                 raise MSRPProtocolError(f"bad MSRP start line: {bytes(buf[p : min(nl, p + 80)])!r}")
             tid = match.group(1).decode("ascii")
-            if match.group(2) is not None:
-                frame = MSRPData(tid, method=match.group(2).decode("ascii"))
+            method = match.group(2)
+            if method is not None:
+                frame = _new_frame(tid, method.decode("ascii"), None, None)
             else:
                 comment = match.group(4)
                 try:
                     comment_s = comment.decode("utf-8") if comment is not None else None
                 except UnicodeDecodeError:
                     raise MSRPProtocolError("response comment is not UTF-8") from None
-                frame = MSRPData(tid, code=int(match.group(3)), comment=comment_s)
+                frame = _new_frame(tid, None, int(match.group(3)), comment_s)
             self._frame = frame
             self._marker = b"\r\n-------" + match.group(1)
             self._scan = nl - p
@@ -156,9 +253,17 @@ class MSRPParser:
         marker = self._marker
         limit = p + self.max_head_size + len(marker) + 4
         scan = p + self._scan
-        end_marker = buf.find(marker, scan, limit)
-        # a blank line overlapping the marker ("CRLF CRLF -------tid") still starts a body
-        end_blank = buf.find(b"\r\n\r\n", scan, end_marker + 2 if end_marker >= 0 else limit)
+        # The head ends at the first blank line (a content section follows) or end-line.  A
+        # search straight to ``limit`` would run through a body or the frames behind this one:
+        # look near first, where a head almost always ends.
+        bound = min(limit, scan + _HEAD_PROBE)
+        while True:
+            end_marker = buf.find(marker, scan, bound)
+            # a blank line overlapping the marker ("CRLF CRLF -------tid") still starts a body
+            end_blank = buf.find(b"\r\n\r\n", scan, end_marker + 2 if end_marker >= 0 else bound)
+            if end_marker >= 0 or end_blank >= 0 or bound >= limit or bound >= end:
+                break
+            bound = limit
         if end_marker < 0 and end_blank < 0:
             if end - p > self.max_head_size:
                 raise MSRPProtocolError("MSRP header section too long")
@@ -166,10 +271,10 @@ class MSRPParser:
             return p
         if end_blank >= 0:
             # Content section follows: headers end at end_blank, the body after the blank line.
-            frame.headers = _parse_headers(buf, nl + 2, end_blank)
-            if "Content-Type" not in frame.headers:
+            headers = frame.headers = _parse_headers(buf, nl + 2, end_blank)
+            if "Content-Type" not in headers:
                 raise MSRPProtocolError("content section without Content-Type")
-            _check_paths(frame)
+            _check_paths(frame, headers)
             self._state = _BODY
             self._scan = 0
             self._offset = 0
@@ -180,8 +285,8 @@ class MSRPParser:
             return p
         if buf[flag_at] not in _FLAGS or buf[flag_at + 1 : flag_at + 3] != b"\r\n":
             raise MSRPProtocolError("bad end-line after headers")
-        frame.headers = _parse_headers(buf, nl + 2, end_marker)
-        _check_paths(frame)
+        headers = frame.headers = _parse_headers(buf, nl + 2, end_marker)
+        _check_paths(frame, headers)
         frame.contflag = chr(buf[flag_at])
         out.append(frame)
         self._frame = None
@@ -211,7 +316,7 @@ class MSRPParser:
                 if self._offset:
                     frame = _piece(frame, _share(buf, p, at), self._offset)
                 else:
-                    frame.body = _copy(buf, p, at)
+                    frame.body = _body(buf, p, at)
                 frame.contflag = chr(buf[flag_at])
                 out.append(frame)
                 self._frame = None
@@ -244,12 +349,21 @@ def _memmem():
 
 _MEMMEM = _memmem()
 _MEMMEM_MIN = 64 * 1024  # below this the call costs more than it saves
+_NEAR = 8 * 1024
 
 
 def _find(buf: Buffer, needle: bytes, start: int) -> int:
-    """``buf.find(needle, start)``; through ``memmem`` for a long stretch of immutable bytes."""
+    """``buf.find(needle, start)``; through ``memmem`` for a long stretch of immutable bytes.
+
+    The first :data:`_NEAR` bytes are searched with ``bytes.find`` (a small body ends there,
+    and a call through ctypes costs more than searching them), the rest with ``memmem``.
+    """
     if _MEMMEM is None or type(buf) is not bytes or len(buf) - start < _MEMMEM_MIN:
         return buf.find(needle, start)
+    at = buf.find(needle, start, start + _NEAR + len(needle))
+    if at >= 0:
+        return at
+    start += _NEAR  # a match starting before this would have been found
     base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value  # the bytes' own storage, not a copy
     assert base is not None
     found = _MEMMEM(base + start, len(buf) - start, needle, len(needle))
@@ -290,20 +404,116 @@ def _share(buf: Buffer, start: int, end: int) -> bytes | memoryview:
     return _copy(buf, start, end)
 
 
+def _body(buf: Buffer, start: int, end: int) -> bytes | memoryview:
+    """The body of a complete frame: a view of the fed bytes when large, else its own bytes
+    (a small body is cheaper to copy than to keep a whole read alive for)."""
+    if end - start >= _MIN_PIECE and type(buf) is bytes:
+        return memoryview(buf)[start:end]
+    return _copy(buf, start, end)
+
+
+def _new_frame(tid: str, method: str | None, code: int | None, comment: str | None) -> MSRPData:
+    """An MSRPData for the parser, without the checks and defaults of ``__init__`` (known good here)."""
+    frame = _NEW(MSRPData)
+    frame.transaction_id = tid
+    frame.method = method
+    frame.code = code
+    frame.comment = comment
+    frame.headers = {}
+    frame.body = b""
+    frame.contflag = "$"
+    frame.body_offset = 0
+    frame._cache = {}
+    return frame
+
+
+_NEW = object.__new__
+
+
 def _piece(frame: MSRPData, body: bytes | memoryview, offset: int, contflag: str | None = "$") -> MSRPData:
-    piece = MSRPData(
-        frame.transaction_id, frame.method, frame.code, frame.comment, None, body, contflag, offset
-    )
+    piece = _new_frame(frame.transaction_id, frame.method, frame.code, frame.comment)
+    piece.body = body
+    piece.contflag = contflag
+    piece.body_offset = offset
     piece.headers = frame.headers
     piece._cache = frame._cache  # the typed headers are parsed once per frame, not per piece
     return piece
 
 
 def _parse_headers(buf: Buffer, start: int, end: int) -> dict[str, str]:
+    """The header lines in ``buf[start:end]`` as {canonical name: value}, in wire order.
+
+    The chunks of a message repeat all their header lines but Byte-Range, and responses
+    repeat theirs entirely: a header section without its Byte-Range line is looked up in a
+    cache of sections seen before (their parsed form is copied and only Byte-Range is
+    parsed).  Otherwise lines are looked up in a cache of lines, and a new line is checked
+    with one regular expression; if that fails, :func:`_parse_headers_strictly` says why.
+    """
     if end <= start:
         return {}
+    block = buf[start:end]
+    if type(block) is not bytes:
+        block = bytes(block)
+    at = block.find(b"\r\nByte-Range:")
+    if at < 0:
+        key = block
+        line = b""
+    else:
+        line_end = block.find(b"\r\n", at + 2)
+        if line_end < 0:
+            key = block[:at]
+            line = block[at + 2 :]
+        else:
+            key = block[:at] + block[line_end:]
+            line = block[at + 2 : line_end]
+    known = _SECTION_CACHE.get(key)
+    if known is not None and (not line or _HEADER_LINE_RE.fullmatch(line) is not None):
+        headers = known.copy()
+        if line:
+            try:
+                headers["Byte-Range"] = line[11:].decode("utf-8").strip(" \t")
+            except UnicodeDecodeError:
+                raise MSRPProtocolError("MSRP headers are not UTF-8") from None
+        return headers
+    headers = _parse_lines(block)
+    if line or "Byte-Range" not in headers:  # a Byte-Range elsewhere than where it was cut out: not cacheable
+        if len(_SECTION_CACHE) >= _SECTION_CACHE_SIZE:
+            _SECTION_CACHE.clear()
+        _SECTION_CACHE[key] = headers.copy()
+    return headers
+
+
+def _parse_lines(block: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    cache = _LINE_CACHE
+    for line in block.split(b"\r\n"):
+        item = cache.get(line)
+        if item is None:
+            if _HEADER_LINE_RE.fullmatch(line) is None:
+                return _parse_headers_strictly(block)  # raises, with the reason
+            try:
+                name, _, value = line.decode("utf-8").partition(":")
+            except UnicodeDecodeError:
+                raise MSRPProtocolError("MSRP headers are not UTF-8") from None
+            canonical = _KNOWN_NAMES.get(name)
+            if canonical is None:
+                canonical = canonical_header_name(name)
+            item = (canonical, value.strip(" \t"))
+            if canonical not in _UNCACHED_HEADERS:
+                if len(cache) >= _LINE_CACHE_SIZE:
+                    cache.clear()
+                cache[line] = item
+        name, value = item
+        if name in headers:
+            raise MSRPProtocolError(f"duplicate MSRP header {name}")
+        headers[name] = value
+    return headers
+
+
+def _parse_headers_strictly(block: bytes) -> dict[str, str]:
+    """Line by line, with a precise error for the first bad one."""
     try:
-        text = buf[start:end].decode("utf-8")
+        text = block.decode("utf-8")
     except UnicodeDecodeError:
         raise MSRPProtocolError("MSRP headers are not UTF-8") from None
     if _BAD_CTRL_RE.search(text.replace("\r\n", " ")):
@@ -320,11 +530,16 @@ def _parse_headers(buf: Buffer, start: int, end: int) -> dict[str, str]:
     return headers
 
 
-def _check_paths(frame: MSRPData) -> None:
-    headers = frame.headers
-    if "To-Path" not in headers or "From-Path" not in headers:
-        raise MSRPProtocolError("MSRP frame without To-Path or From-Path")
-    frame.to_path, frame.from_path  # noqa: B018  (parse and cache, raise if malformed)
+def _check_paths(frame: MSRPData, headers: dict[str, str]) -> None:
+    """Parse To-Path and From-Path into the frame's cache; raise if either is missing or malformed."""
+    try:
+        to_path = headers["To-Path"]
+        from_path = headers["From-Path"]
+    except KeyError:
+        raise MSRPProtocolError("MSRP frame without To-Path or From-Path") from None
+    cache = frame._cache
+    cache["To-Path"] = parse_path(to_path)
+    cache["From-Path"] = parse_path(from_path)
 
 
 def parse_frame(data: bytes) -> MSRPData:

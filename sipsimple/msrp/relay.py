@@ -3,6 +3,13 @@
 ``await authenticate(connection, local_uri, settings)`` performs the AUTH exchange on a
 connection to the relay (first unauthenticated, then answering the 401 challenge) and
 returns the relay's Use-Path (the URIs to put in front of our own in SDP ``a=path``).
+
+TLS to the relay: ``RelaySettings(..., use_tls=True)``, which an ``msrps:`` relay URI
+gives (the account's ``msrp.relay``, e.g. ``msrps://relay.example.com:2856;tcp``). The
+session then connects with its transport's ``client_ssl`` context, which checks the
+relay's certificate and name (for Session streams: the Engine's ``tls_ca_file``, else
+the system's CAs, unless ``tls_verify_server`` is False); a relay answering on TLS
+gives an ``msrps:`` Use-Path, and the SDP m-line says ``TCP/TLS/MSRP``.
 """
 
 from __future__ import annotations

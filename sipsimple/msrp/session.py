@@ -38,7 +38,7 @@ from .errors import (
     MSRPTimeoutError,
     MSRPTransactionError,
 )
-from .message import MSRPData, Status, new_message_id
+from .message import MSRPData, Status, new_message_id, new_transaction_id
 from .messages import IncomingMessage, MessageSink, OutgoingMessage, ProgressCallback
 from .relay import RelaySettings, authenticate
 from .transport import MSRPConnection, MSRPTransport, respond
@@ -52,6 +52,94 @@ DEFAULT_CHUNK_SIZE = 2048
 MAX_EARLY_FRAMES = 64
 MAX_WRITE_BACKLOG = 8 * 1024 * 1024
 """Bytes an asynchronous sink may have pending before the connection stops reading."""
+WINDOW_CHUNKS = 64
+WINDOW_BYTES = 512 * 1024
+
+
+def default_window(chunk_size: int) -> int:
+    """Chunks sent ahead of their responses: :data:`WINDOW_CHUNKS`, or more for small chunks,
+    up to :data:`WINDOW_BYTES` in flight (then receiver and sender work side by side instead of
+    in turns; what is in flight sits in socket buffers, not in our memory)."""
+    return max(WINDOW_CHUNKS, WINDOW_BYTES // chunk_size)
+
+
+class _InFlight:
+    """The chunks of one outgoing message sent and not answered yet, in order.
+
+    ``entries`` holds ``[end offset, response, transaction id]`` per chunk; responses may come
+    out of order, but the message counts as acknowledged (``bytes_acked``, progress) only up
+    to the first chunk still unanswered.  :meth:`answered` is the connection's callback; the
+    progress callback runs later, in a callback of its own (once per batch of responses, once
+    per chunk in it): the user's code does not run inside the connection's reading.
+    """
+
+    __slots__ = ("message", "entries", "count", "waiter", "wake_below", "acked")
+
+    def __init__(self, message: OutgoingMessage) -> None:
+        self.message = message
+        self.entries: deque[list] = deque()
+        self.count = 0  # unanswered chunks
+        self.waiter: asyncio.Future[None] | None = None
+        self.wake_below = 0
+        self.acked: list[int] = []  # chunk ends acknowledged, for the progress callback
+        message.result.add_done_callback(self._wake)
+
+    def add(self, end: int, tid: str) -> list:
+        entry = [end, None, tid]
+        self.entries.append(entry)
+        self.count += 1
+        return entry
+
+    def answered(self, entry: list, response: MSRPData | None, error: Exception | None) -> None:
+        self.count -= 1
+        message = self.message
+        if not message.done:
+            if error is not None:
+                message.fail(error)
+            elif response is not None and response.code != 200:
+                message.fail(MSRPTransactionError(response.code or 0, response.comment or ""))
+            else:
+                entry[1] = response
+                entries = self.entries
+                while entries and entries[0][1] is not None:
+                    end, acked, _ = entries.popleft()
+                    message.bytes_acked = end
+                    message.last_response = acked
+                    if message.progress is not None:
+                        if not self.acked:
+                            asyncio.get_running_loop().call_soon(self._report)
+                        self.acked.append(end)
+        if self.count < self.wake_below:
+            self._wake()
+
+    def _report(self) -> None:
+        acked, self.acked = self.acked, []
+        message = self.message
+        for end in acked:
+            result = message.result
+            if result.done() and (result.cancelled() or result.exception() is not None):
+                return  # aborted or failed meanwhile: no progress after that
+            message.report_progress(end)
+
+    def _wake(self, _: object = None) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_below(self, count: int) -> None:
+        """Until fewer than ``count`` chunks are unanswered, or the message is done."""
+        while self.count >= count and not self.message.done:
+            self.wake_below = count
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        self.waiter = None
+        self.wake_below = 0
+
+
+def _partial_answer(message: OutgoingMessage, response: MSRPData | None, error: Exception | None) -> None:
+    """The response to a chunk sent with ``Failure-Report: partial``: only an error code counts."""
+    if response is not None and response.code != 200:
+        message.fail(MSRPTransactionError(response.code or 0, response.comment or ""))
 
 
 class MSRPSession:
@@ -64,6 +152,9 @@ class MSRPSession:
     * ``on_message(message)`` when a message is complete.
     * ``on_message_failed(message, exc)`` when an incoming message is aborted or fails.
     * ``on_closed(exc)`` once, when the session ends (``exc`` None for a local close).
+
+    ``chunk_size`` is the body size of a SEND chunk; ``window`` how many chunks of a message
+    go out ahead of their responses (None: :func:`default_window` of the chunk size).
     """
 
     def __init__(
@@ -78,7 +169,7 @@ class MSRPSession:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         transaction_timeout: float | None = None,
         report_timeout: float | None = None,
-        window: int = 64,
+        window: int | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
@@ -93,7 +184,8 @@ class MSRPSession:
             transport.transaction_timeout if transaction_timeout is None else transaction_timeout
         )
         self.report_timeout = self.transaction_timeout if report_timeout is None else report_timeout
-        self.window = max(1, window)
+        self.window = None if window is None else max(1, window)
+        """Chunks of a message sent ahead of their responses; None: :func:`default_window`."""
         self.session_id = new_session_id()
         self.local_uri: MSRPURI | None = None
         self.local_path: list[MSRPURI] = []
@@ -108,6 +200,7 @@ class MSRPSession:
         self._send_lock = asyncio.Lock()
         self._bound: asyncio.Future[MSRPConnection] = asyncio.get_running_loop().create_future()
         self._early: list[tuple[MSRPConnection, MSRPData]] = []
+        self._from_path_ok: str | None = None  # a From-Path header text found to match remote_path
         self._tasks: set[asyncio.Task] = set()
 
     def __repr__(self) -> str:
@@ -159,6 +252,7 @@ class MSRPSession:
         if not remote_path:
             raise MSRPSessionError("empty remote path")
         self.remote_path = list(remote_path)
+        self._from_path_ok = None
         self.state = "starting"
         early, self._early = self._early, []
         for connection, frame in early:
@@ -255,12 +349,11 @@ class MSRPSession:
         return task
 
     async def _send(self, message: OutgoingMessage) -> None:
-        inflight: deque[tuple[asyncio.Future[MSRPData], int, str]] = deque()
+        inflight = _InFlight(message)
         try:
             async with self._send_lock:
                 await self._write_chunks(message, inflight)
-            while inflight and not message.done:
-                await self._settle(message, inflight.popleft())
+            await inflight.wait_below(1)
             if message.done:
                 return
             if message.success_report:
@@ -280,58 +373,79 @@ class MSRPSession:
             log.exception("sending %r failed", message)
             message.fail(exc)
         finally:
-            for future, _, tid in inflight:
-                future.cancel()
-                if self.connection is not None:
-                    self.connection.forget(tid)
+            if self.connection is not None:
+                for entry in inflight.entries:
+                    if entry[1] is None:
+                        self.connection.forget(entry[2])
             if message.done and self._outgoing.get(message.message_id) is message:
                 del self._outgoing[message.message_id]
 
-    async def _write_chunks(self, message: OutgoingMessage, inflight: deque) -> None:
+    def _chunk_template(self, message: OutgoingMessage) -> tuple[str, str]:
+        """The head lines of ``message``'s chunks before and after Byte-Range (the latter with
+        the blank line), in :meth:`MSRPData.encode_head` order: a chunk's head is then one format."""
+        frame = self._new_send(message.message_id)
+        headers = frame.headers
+        if message.success_report:
+            headers["Success-Report"] = "yes"
+        if message.failure_report != "yes":
+            headers["Failure-Report"] = message.failure_report
+        headers["Byte-Range"] = "\0"  # a placeholder: cannot be in any header value
+        headers.update(message.headers)
+        headers["Content-Type"] = message.content_type
+        head = frame.encode_head().decode("utf-8")
+        lines = head[head.index("\r\n") + 2 :]  # without the start line
+        before, found, after = lines.partition("Byte-Range: \0\r\n")
+        assert found, "Byte-Range is set by the session only"
+        return before, after
+
+    async def _write_chunks(self, message: OutgoingMessage, inflight: _InFlight) -> None:
+        """Write ``message`` chunk by chunk, at most ``window`` chunks ahead of the responses.
+
+        A chunk's head is one format of a per-message template, it goes out with the other
+        chunks of the loop iteration in one write (see :meth:`MSRPConnection.write_parts_nowait`),
+        and its response is a callback (no future or timer per chunk).
+        """
         connection = self.connection
         if connection is None:
             raise MSRPSessionError("session is not connected")
         total = message.total
         offset = message.start
-        expect = message.failure_report != "no"
-        timeout = self.transaction_timeout if message.failure_report == "yes" else None
+        policy = message.failure_report
+        timeout = self.transaction_timeout
+        chunk_size = self.chunk_size
+        window = self.window or default_window(chunk_size)
+        before, after = self._chunk_template(message)
         first = True
         while first or offset < total:
+            if inflight.count >= window:
+                await inflight.wait_below(window)
             if message.done:
                 if message.aborted and not first:
                     await self._write_abort(connection, message, offset)
                 return
             first = False
-            size = min(self.chunk_size, total - offset)
-            data = message.read(offset, size)
-            last = offset + size >= total
-            frame = self._new_send(message.message_id)
-            headers = frame.headers
-            if message.success_report:
-                headers["Success-Report"] = "yes"
-            if message.failure_report != "yes":
-                headers["Failure-Report"] = message.failure_report
-            headers["Byte-Range"] = f"{offset + 1}-{offset + size}/{total}"
-            headers.update(message.headers)
-            headers["Content-Type"] = message.content_type
-            frame.contflag = "$" if last else "+"
-            future = connection.expect_response(frame.transaction_id, timeout) if expect else None
-            flag = await connection.write_frame(frame, data, message.is_aborted)
-            offset += size
+            end = min(offset + chunk_size, total)
+            data = message.read(offset, end - offset)
+            tid = new_transaction_id()
+            flag = "$" if end >= total else "+"
+            head = f"MSRP {tid} SEND\r\n{before}Byte-Range: {offset + 1}-{end}/{total}\r\n{after}".encode()
+            if policy == "yes":
+                connection.on_response(tid, timeout, inflight.answered, inflight.add(end, tid))
+            elif policy == "partial":  # only a failure matters; no answer is no failure
+                connection.on_response(tid, timeout, _partial_answer, message)
+            if connection.write_parts_nowait(head, data, f"\r\n-------{tid}{flag}\r\n".encode()):
+                if connection.write_paused:
+                    await connection.drain()
+            else:
+                end_line = f"\r\n-------{tid}".encode()
+                flag = await connection.write_parts(head, data, end_line, flag, message.is_aborted)
+            offset = end
             message.bytes_sent = offset
-            if future is not None:
-                if message.failure_report == "partial":
-                    future.add_done_callback(self._partial_failure(message, frame.transaction_id))
-                    self._forget_later(connection, frame.transaction_id)
-                else:
-                    inflight.append((future, offset, frame.transaction_id))
             if flag == "#":
                 message.fail(MSRPAbortedError("aborted by local request"))
                 return
-            if message.failure_report != "yes":
+            if policy != "yes":
                 message.report_progress(offset)
-            while inflight and (len(inflight) >= self.window or inflight[0][0].done()):
-                await self._settle(message, inflight.popleft())
 
     async def _write_abort(self, connection: MSRPConnection, message: OutgoingMessage, offset: int) -> None:
         """An empty chunk ending with ``#``: tells the receiver the message is abandoned."""
@@ -343,42 +457,21 @@ class MSRPSession:
             frame.headers["Failure-Report"] = message.failure_report
         await connection.write_frame(frame)
 
-    async def _settle(
-        self, message: OutgoingMessage, item: tuple[asyncio.Future[MSRPData], int, str]
-    ) -> None:
-        future, offset, _ = item
-        response = await future
-        if message.done:
-            return
-        if response.code != 200:
-            message.fail(MSRPTransactionError(response.code or 0, response.comment or ""))
-            return
-        message.bytes_acked = offset
-        message.last_response = response
-        message.report_progress(offset)
-
-    def _partial_failure(self, message: OutgoingMessage, tid: str):
-        def callback(future: asyncio.Future[MSRPData]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                return
-            response = future.result()
-            if response.code != 200:
-                message.fail(MSRPTransactionError(response.code or 0, response.comment or ""))
-
-        return callback
-
-    def _forget_later(self, connection: MSRPConnection, tid: str) -> None:
-        asyncio.get_running_loop().call_later(self.transaction_timeout, connection.forget, tid)
-
     # ------------------------------------------------------------------ receiving
     def handle_request(self, connection: MSRPConnection, frame: MSRPData) -> None:
         """Entry point from the transport for requests addressed to this session."""
         if self.state == "closed":
             respond(connection, frame, 481)
             return
-        if self.remote_path is not None and frame.from_path[-1] != self.remote_path[-1]:
-            respond(connection, frame, 481, "From-Path does not match the session")
-            return
+        remote_path = self.remote_path
+        if remote_path is not None:
+            # every chunk carries the same From-Path: compare URIs only for a new text
+            raw_from_path = frame.headers["From-Path"]
+            if raw_from_path != self._from_path_ok:
+                if frame.from_path[-1] != remote_path[-1]:
+                    respond(connection, frame, 481, "From-Path does not match the session")
+                    return
+                self._from_path_ok = raw_from_path
         if self.connection is None:
             self._attach(connection)
         elif connection is not self.connection:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import MSRPConnectError, MSRPError, MSRPProtocolError, MSRPTimeoutError
-from .message import MSRPData
+from .message import MSRPData, encode_response
 from .parser import MSRPParser
 from .uri import MSRPURI, new_session_id
 
@@ -35,6 +35,30 @@ WRITE_SLICE = 256 * 1024
 COALESCE_LIMIT = 64 * 1024
 DEFAULT_MAX_BODY_BUFFER = 4 * 1024 * 1024
 READ_SIZE = 1024 * 1024
+_ROUTES_SIZE = 1024
+_FLAG_LINES = {flag: f"{flag}\r\n".encode("ascii") for flag in "$+#"}
+
+
+ResponseCallback = Callable[[object, "MSRPData | None", "Exception | None"], None]
+"""``callback(argument, response, error)``: exactly one of ``response`` and ``error`` is given."""
+
+
+def _settle_future(future: asyncio.Future[MSRPData], response: MSRPData | None, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(response)  # type: ignore[arg-type]
+    else:
+        future.set_exception(error)
+        future.exception()  # mark retrieved: abandoned transactions must not warn
+
+
+def _call_back(callback: ResponseCallback, argument: object, response: MSRPData | None,
+               error: Exception | None) -> None:
+    try:
+        callback(argument, response, error)
+    except Exception:  # a bug in one transaction's callback must not break the connection
+        log.exception("MSRP response callback %r failed", callback)
 
 
 class ConnectionHandler(Protocol):
@@ -66,7 +90,10 @@ class MSRPConnection(asyncio.Protocol):
         self.error: Exception | None = None
         self.bytes_received = 0
         self._parser = MSRPParser(max_body_buffer=max_body_buffer)
-        self._pending: dict[str, tuple[asyncio.Future[MSRPData], asyncio.TimerHandle | None]] = {}
+        # transaction id -> (callback, its argument, deadline or None); one timer for them all
+        self._pending: dict[str, tuple[ResponseCallback, object, float | None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._paused = False
         self._read_pauses = 0
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -132,12 +159,11 @@ class MSRPConnection(asyncio.Protocol):
         self.error = error or MSRPConnectError("connection closed")
         failure = self.error if isinstance(self.error, MSRPError) else MSRPConnectError(str(self.error))
         pending, self._pending = self._pending, {}
-        for future, timer in pending.values():
-            if timer is not None:
-                timer.cancel()
-            if not future.done():
-                future.set_exception(failure)
-                future.exception()  # mark retrieved: abandoned transactions must not warn
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for callback, argument, _ in pending.values():
+            _call_back(callback, argument, None, failure)
         self._wake_drainers(failure)
         if not self.closed.done():
             self.closed.set_result(error)
@@ -193,33 +219,58 @@ class MSRPConnection(asyncio.Protocol):
         The future fails with :class:`MSRPTimeoutError` after ``timeout`` seconds (None: never)
         and with :class:`MSRPConnectError` if the connection goes away.
         """
+        future: asyncio.Future[MSRPData] = self._loop.create_future()
+        self.on_response(transaction_id, timeout, _settle_future, future)
+        return future
+
+    def on_response(self, transaction_id: str, timeout: float | None, callback: ResponseCallback,
+                    argument: object = None) -> None:
+        """Call ``callback(argument, response, None)`` when the response to ``transaction_id``
+        arrives, or ``callback(argument, None, error)`` after ``timeout`` seconds (None: never,
+        :class:`MSRPTimeoutError`) or when the connection goes away (:class:`MSRPConnectError`).
+
+        The cheap form of :meth:`expect_response` (no future, no timer per transaction), for
+        a sender with many chunks in flight.  Raises at once if the connection is gone.
+        """
         if self.error is not None:
             raise MSRPConnectError(f"connection closed: {self.error}")
-        future: asyncio.Future[MSRPData] = self._loop.create_future()
-        timer = self._loop.call_later(timeout, self._expire, transaction_id) if timeout else None
-        self._pending[transaction_id] = (future, timer)
-        return future
+        deadline = None
+        if timeout:
+            deadline = self._loop.time() + timeout
+            if self._timer is None or deadline < self._timer_at:
+                self._arm(deadline)
+        self._pending[transaction_id] = (callback, argument, deadline)
 
     def forget(self, transaction_id: str) -> None:
         """Stop waiting for a response."""
-        entry = self._pending.pop(transaction_id, None)
-        if entry is not None and entry[1] is not None:
-            entry[1].cancel()
+        self._pending.pop(transaction_id, None)
 
-    def _expire(self, transaction_id: str) -> None:
-        entry = self._pending.pop(transaction_id, None)
-        if entry is not None and not entry[0].done():
-            entry[0].set_exception(MSRPTimeoutError(f"no response to transaction {transaction_id}"))
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """The timer of the earliest deadline: time out what is due, rearm for the next one.
+
+        Deadlines mostly come in the order of the requests and responses long before them, so
+        this runs about once per timeout period, and looks at the transactions then in flight.
+        """
+        self._timer = None
+        now = self._loop.time() + 0.001  # a timer may fire a hair early: that is due too
+        due = [tid for tid, (_, _, deadline) in self._pending.items() if deadline is not None and deadline <= now]
+        for tid in due:
+            callback, argument, _ = self._pending.pop(tid)
+            _call_back(callback, argument, None, MSRPTimeoutError(f"no response to transaction {tid}"))
+        upcoming = [deadline for _, _, deadline in self._pending.values() if deadline is not None]
+        if upcoming and self._timer is None:
+            self._arm(min(upcoming))
 
     def _resolve(self, frame: MSRPData) -> None:
         entry = self._pending.pop(frame.transaction_id, None)
-        if entry is None:
-            return
-        future, timer = entry
-        if timer is not None:
-            timer.cancel()
-        if not future.done():
-            future.set_result(frame)
+        if entry is not None:
+            _call_back(entry[0], entry[1], frame, None)
 
     async def request(self, frame: MSRPData, timeout: float | None = DEFAULT_TRANSACTION_TIMEOUT) -> MSRPData:
         """Send a request and return its response (whatever the code)."""
@@ -248,6 +299,30 @@ class MSRPConnection(asyncio.Protocol):
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    def _write_parts(self, head: bytes, body: bytes | memoryview, tail: bytes) -> None:
+        """``_write(head + body + tail)`` without that concatenation: the parts are joined once,
+        with the other small frames of this loop iteration, or alone for a large frame."""
+        if self.is_closing:
+            raise MSRPConnectError(f"connection closed: {self.error}")
+        size = len(head) + len(body) + len(tail)
+        if size >= COALESCE_LIMIT:
+            self._flush()
+            assert self.transport is not None
+            self.transport.write(b"".join((head, body, tail)))
+            return
+        if type(body) is not bytes and not (isinstance(body, memoryview) and body.readonly):
+            body = bytes(body)  # kept until the flush: a writable buffer could change before
+        out = self._out
+        out.append(head)
+        out.append(body)
+        out.append(tail)
+        self._out_size += size
+        if self._out_size >= COALESCE_LIMIT:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if not self._out:
@@ -259,29 +334,65 @@ class MSRPConnection(asyncio.Protocol):
 
     def write_frame_nowait(self, frame: MSRPData) -> None:
         """Queue a whole (small) frame: responses, REPORTs, AUTH.  Never interleaves a frame."""
-        data = frame.encode()
+        self._write_nowait(frame.encode())
+
+    def write_response(self, request: MSRPData, code: int, comment: str | None = None) -> None:
+        """Queue the response to ``request`` (see :func:`~sipsimple.msrp.message.encode_response`);
+        nothing if the connection is closing.  The receiver's path for every chunk: kept short."""
+        transport = self.transport
+        if transport is None or self.error is not None or transport.is_closing():
+            return
+        data = encode_response(request, code, comment)
+        if self._busy:
+            self._queued.append(data)
+            return
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= COALESCE_LIMIT:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _write_nowait(self, data: bytes) -> None:
         if self._busy:
             self._queued.append(data)
         else:
             self._write(data)
 
-    async def write_frame(
+    @property
+    def write_paused(self) -> bool:
+        """True while the transport's write buffer is over its high-water mark: :meth:`drain`."""
+        return self._paused
+
+    def write_parts_nowait(self, head: bytes, body: bytes | memoryview, tail: bytes) -> bool:
+        """Queue the frame ``head + body + tail`` at once if it can be: not while a long frame is
+        being written in slices, and only with a body of at most :data:`WRITE_SLICE` bytes.
+
+        Returns False if nothing was written (then use :meth:`write_parts`).  Does not wait for
+        room: the caller awaits :meth:`drain` when :attr:`write_paused`.
+        """
+        if self._busy or len(body) > WRITE_SLICE:
+            return False
+        self._write_parts(head, body, tail)
+        return True
+
+    async def write_parts(
         self,
-        frame: MSRPData,
-        body: bytes | memoryview | None = None,
+        head: bytes,
+        body: bytes | memoryview,
+        end_line: bytes,
+        flag: str,
         abort: Callable[[], bool] | None = None,
     ) -> str:
-        """Write ``frame`` (with ``body`` instead of ``frame.body`` if given), waiting for room.
+        """Write a frame given as its encoded head, body and end-line without the flag and CRLF
+        (``end_line``), waiting for room.
 
-        Bodies over 256 KiB go out in slices; between slices ``abort()`` is polled and, if
-        it returns true, the frame is ended with ``#``.  Returns the flag written.
+        Bodies over :data:`WRITE_SLICE` go out in slices; between slices ``abort()`` is polled
+        and, if it returns true, the frame is ended with ``#``.  Returns the flag written.
         """
-        if body is None:
-            body = frame.body
-        flag = frame.contflag or "$"
-        head = frame.encode_head()
         if not self._busy and len(body) <= WRITE_SLICE:
-            self._write(head + body + frame.encode_tail(flag))
+            self._write_parts(head, body, end_line + _FLAG_LINES[flag])
             if self._paused:
                 await self._drain()
             return flag
@@ -297,7 +408,7 @@ class MSRPConnection(asyncio.Protocol):
                         self._write(view[offset : offset + WRITE_SLICE])
                         if self._paused:
                             await self._drain()
-                self._write(frame.encode_tail(flag))
+                self._write(end_line + _FLAG_LINES[flag])
             finally:
                 self._busy = False
                 queued, self._queued = self._queued, []
@@ -306,6 +417,23 @@ class MSRPConnection(asyncio.Protocol):
         if self._paused:
             await self._drain()
         return flag
+
+    async def write_frame(
+        self,
+        frame: MSRPData,
+        body: bytes | memoryview | None = None,
+        abort: Callable[[], bool] | None = None,
+    ) -> str:
+        """Write ``frame`` (with ``body`` instead of ``frame.body`` if given), waiting for room.
+
+        Bodies over 256 KiB go out in slices; between slices ``abort()`` is polled and, if
+        it returns true, the frame is ended with ``#``.  Returns the flag written.
+        """
+        if body is None:
+            body = frame.body
+        lead = b"\r\n" if frame.has_content_section else b""
+        end_line = lead + b"-------" + frame.transaction_id.encode("ascii")
+        return await self.write_parts(frame.encode_head(), body, end_line, frame.contflag or "$", abort)
 
     async def drain(self) -> None:
         """Wait until the transport's write buffer is below its high-water mark."""
@@ -357,6 +485,7 @@ class MSRPTransport:
         self.connections: set[MSRPConnection] = set()
         self._pool: dict[tuple[str, int, bool], asyncio.Future[MSRPConnection]] = {}
         self._server: asyncio.Server | None = None
+        self._routes: dict[str, MSRPSession] = {}  # To-Path header as received -> its session
         self.on_connection_error: Callable[[MSRPConnection, Exception], None] | None = None
         """Called when a connection dies of a protocol error (garbage from the peer)."""
 
@@ -439,11 +568,13 @@ class MSRPTransport:
 
     def register(self, session: MSRPSession) -> None:
         self.sessions[session.local_uri.session_id] = session  # type: ignore[index]
+        self._routes.clear()
 
     def unregister(self, session: MSRPSession) -> None:
         sid = session.local_uri.session_id if session.local_uri is not None else None
         if sid is not None and self.sessions.get(sid) is session:
             del self.sessions[sid]
+        self._routes.clear()
 
     def release(self, connection: MSRPConnection, session: MSRPSession) -> None:
         """A session stopped using ``connection``; close it when nobody uses it any more."""
@@ -453,12 +584,18 @@ class MSRPTransport:
 
     # ------------------------------------------------------------------ ConnectionHandler
     def handle_request(self, connection: MSRPConnection, frame: MSRPData) -> None:
-        to_path = frame.to_path
-        target = to_path[-1]
-        session = self.sessions.get(target.session_id) if target.session_id else None
-        if session is None or session.local_uri != target:
-            respond(connection, frame, 481)
-            return
+        # every chunk of a session carries the same To-Path: route by the text once checked
+        raw_to_path = frame.headers["To-Path"]
+        session = self._routes.get(raw_to_path)
+        if session is None:
+            target = frame.to_path[-1]
+            session = self.sessions.get(target.session_id) if target.session_id else None
+            if session is None or session.local_uri != target:
+                respond(connection, frame, 481)
+                return
+            if len(self._routes) >= _ROUTES_SIZE:
+                self._routes.clear()
+            self._routes[raw_to_path] = session
         session.handle_request(connection, frame)
 
     def connection_lost(self, connection: MSRPConnection, exc: Exception | None) -> None:
@@ -485,6 +622,7 @@ class MSRPTransport:
             connection.abort()
         self.connections.clear()
         self._pool.clear()
+        self._routes.clear()
         await asyncio.sleep(0)
 
 
@@ -492,9 +630,8 @@ def respond(connection: MSRPConnection, request: MSRPData, code: int, comment: s
     """Answer ``request`` unless it is a REPORT or its Failure-Report forbids it (RFC 4975 7.2)."""
     if request.method == "REPORT" or request.contflag is None:
         return
-    policy = request.failure_report
-    if policy == "no" or (policy == "partial" and code == 200):
-        return
-    if connection.is_closing:
-        return
-    connection.write_frame_nowait(request.new_response(code, comment))
+    if "Failure-Report" in request.headers:  # absent (the default, yes) on nearly every chunk
+        policy = request.failure_report
+        if policy == "no" or (policy == "partial" and code == 200):
+            return
+    connection.write_response(request, code, comment)

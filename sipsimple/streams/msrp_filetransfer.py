@@ -48,7 +48,8 @@ from typing import Any
 
 from sipsimple.core.sdp import SDPAttribute, SDPMediaStream
 from sipsimple.msrp.errors import FileTransferError, MSRPError, MSRPTransactionError
-from sipsimple.msrp.filetransfer import FileSink, file_hash, send_file
+from sipsimple.msrp.filesink import FileSink
+from sipsimple.msrp.filetransfer import file_hash, send_file
 from sipsimple.msrp.messages import IncomingMessage
 from sipsimple.streams.msrp_base import MSRPStreamBase, MSRPStreamError, error_code
 from sipsimple.streams.msrp_sdp import FileRange, FileSelector, SDPValueError, parse_file_transfer_id

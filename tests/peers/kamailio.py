@@ -4,6 +4,9 @@
     ... register as sip:alice@127.0.0.1 (password kam.users['alice']) at kam.host:kam.port ...
     kam.stop()
 
+With 'msrp' the MSRP relay listens on TCP (``kam.msrp_relay_uri``), with 'msrp' and 'tls'
+also on TLS (``kam.msrps_relay_uri``, certificate ``kam.ca_file``); AUTH as a SIP user.
+
 Every port is picked free at start and everything Kamailio writes stays in the
 run directory: its configuration, the TLS key and certificate, the presence
 database, its runtime files and its log. Running the process (retrying with fresh
@@ -76,11 +79,13 @@ class Kamailio(KamailioProcess):
         super().__init__(Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="kamailio-")), host)
         self.tls_port = 0
         self.msrp_port = 0
+        self.msrps_port = 0
         self.features: frozenset[str] = frozenset()
         self.ca_file: Path | None = None
 
     def __repr__(self) -> str:
         return (f"<Kamailio {self.host}:{self.port} tls={self.tls_port} msrp={self.msrp_port} "
+                f"msrps={self.msrps_port} "
                 f"features={sorted(self.features)} run_dir={self.run_dir}>")
 
     def aor(self, user: str) -> str:
@@ -88,7 +93,15 @@ class Kamailio(KamailioProcess):
 
     @property
     def msrp_relay_uri(self) -> str:
+        """The MSRP relay over TCP ('msrp' feature)."""
         return f"msrp://{self.host}:{self.msrp_port};tcp"
+
+    @property
+    def msrps_relay_uri(self) -> str:
+        """The MSRP relay over TLS ('msrp' and 'tls' features; its certificate is :attr:`ca_file`)."""
+        if not self.msrps_port:
+            raise PeerError("the MSRP relay listens on TLS only with the features 'msrp' and 'tls'")
+        return f"msrps://{self.host}:{self.msrps_port};tcp"
 
     def start(self, features: Iterable[str] = FEATURES, proxy_auth: bool = True) -> Kamailio:
         """Start it with *features* (any of 'presence', 'msrp', 'tls') and wait until it answers OPTIONS.
@@ -120,11 +133,13 @@ class Kamailio(KamailioProcess):
         self.port = free_port()
         self.tls_port = free_port(udp=False) if "tls" in self.features else 0
         self.msrp_port = free_port(udp=False) if "msrp" in self.features else 0
+        self.msrps_port = free_port(udp=False) if {"msrp", "tls"} <= self.features else 0
         values = {
             "@HOST@": self.host,
             "@SIP_PORT@": str(self.port),
             "@TLS_PORT@": str(self.tls_port),
             "@MSRP_PORT@": str(self.msrp_port),
+            "@MSRPS_PORT@": str(self.msrps_port),
             "@RUNDIR@": str(self.run_dir),
             "@MPATH@": module_path(),
         }

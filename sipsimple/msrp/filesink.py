@@ -1,0 +1,371 @@
+"""FileSink: receive one file (RFC 5547) into a directory, off the event loop.
+
+Data goes to a hidden ``.part`` file, which is renamed to the real name only after size and
+SHA-1 check out.  A mismatch deletes it; an interrupted transfer keeps its contiguous prefix,
+and :attr:`FileSink.resume_offset` says where to resume.
+
+Large pieces go through two threads, one after the other: a writer (``pwrite``, and a hint to
+the kernel to start writing back) and a hasher (SHA-1, then the report to the loop).  SHA-1 is
+the slowest step (about 1.8 GB/s per core here, writing to the page cache about 4.5), so the
+two run side by side on different pieces instead of one after the other; a piece counts as
+stored once both are done with it.  Small pieces are written and hashed on the loop while
+nothing is queued, so a chat-sized file costs no thread hand-offs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import hashlib
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import FileTransferError
+from .filetransfer import file_hash, format_sha1, parse_hash, safe_filename
+from .messages import IncomingMessage, ProgressCallback
+
+__all__ = ["FileSink", "ASYNC_WRITE_MIN", "REPORT_STEP", "WRITEBACK_STEP"]
+
+_READ_SIZE = 1024 * 1024
+ASYNC_WRITE_MIN = 32 * 1024
+"""Pieces this large are written by the sink's threads, not on the event loop."""
+REPORT_STEP = 1024 * 1024
+"""The sink tells the loop about stored pieces at least every this many bytes."""
+WRITEBACK_STEP = 8 * 1024 * 1024
+"""After this many bytes the kernel is asked to start writing them out (the final fsync waits less)."""
+
+_STOP = object()
+"""Queued by abort(): the threads end without touching what is still queued."""
+
+
+def _writeback_starter() -> Callable[[int], int] | None:
+    """Linux ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing dirty pages, not waiting."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError, TypeError):  # no such libc function here
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return lambda fd: function(fd, 0, 0, 2)
+
+
+_start_writeback = _writeback_starter()
+
+
+def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+class FileSink:
+    """Receives one file into ``directory`` (see module doc).
+
+    ``expected_hash`` is the ``sha-1:..`` from the offer (None: not checked);
+    ``expected_size`` likewise.  With ``resume`` an existing ``.part`` file of an earlier
+    attempt is kept and reported through :meth:`initial_ranges`.
+
+    Pieces of :data:`ASYNC_WRITE_MIN` bytes and up are stored by the sink's threads, so the
+    event loop goes on receiving meanwhile: :meth:`write` then returns a future, done once the
+    bytes are in the file and hashed (the session answers the chunk only then).  The threads
+    take pieces as they come and report them back in groups (at most :data:`REPORT_STEP`
+    bytes, fewer when the queue runs dry).  :meth:`complete` (truncate, fsync, hash check,
+    rename) always runs in a thread.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        filename: str,
+        *,
+        expected_size: int | None = None,
+        expected_hash: str | None = None,
+        resume: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.filename = safe_filename(filename)
+        self.expected_size = expected_size
+        self.expected_hash = None
+        if expected_hash is not None:
+            _, digest = parse_hash(expected_hash)
+            self.expected_hash = format_sha1(digest)
+        self.progress = progress
+        tag = self.expected_hash[6:17].replace(":", "") if self.expected_hash else "nohash"
+        self.part_path = self.directory / f".{self.filename}.{tag}.part"
+        self.path: Path | None = None  # final path, once complete
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not resume and self.part_path.exists():
+            self.part_path.unlink()
+        self._fd: int | None = None
+        self._sha = hashlib.sha1()
+        self._write_end = 0  # the file's first _write_end bytes are written, in order
+        self._hashed = 0  # ... and its first _hashed bytes are hashed
+        self._sequential = True  # no write has gone elsewhere than at _write_end
+        self._written = 0
+        self._written_back = 0  # _written when the kernel was last asked to write back
+        self._failure: BaseException | None = None  # a write failed: this and all later pieces fail
+        # the threads: queues of (sequence number, offset, data) or (None, job, future) or _STOP;
+        # on the loop the futures of queued pieces, in order: (sequence number, future, end)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue | None = None
+        self._threads: list[threading.Thread] = []
+        self._queued: deque[tuple[int, asyncio.Future[None], int]] = deque()
+        self._seq = 0
+        self._dropping = False  # abort(): the threads skip what is still queued
+        existing = self.part_path.stat().st_size if self.part_path.exists() else 0
+        if expected_size is not None and existing > expected_size:
+            self.part_path.unlink()
+            existing = 0
+        self.resume_offset = existing
+        """Bytes already on disk from an earlier attempt (0-based offset to resume from)."""
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.part_path, os.O_RDWR | os.O_CREAT, 0o666)
+            if self.resume_offset:
+                position = 0
+                while position < self.resume_offset:
+                    data = os.pread(self._fd, min(_READ_SIZE, self.resume_offset - position), position)
+                    if not data:
+                        break
+                    self._sha.update(data)
+                    position += len(data)
+                self._hashed = self._write_end = position
+        return self._fd
+
+    def _store(self, offset: int, data: bytes | memoryview) -> None:
+        """Write one piece to the file (on the loop, or in the writer thread: never both at a time)."""
+        fd = self._open()
+        size = len(data)
+        with memoryview(data) as view:
+            done = os.pwrite(fd, view, offset)
+            while done < size:  # a short write (a signal, a full disk) goes on where it stopped
+                done += os.pwrite(fd, view[done:], offset + done)
+        self._written += size
+
+    def _follows(self, offset: int, size: int) -> bool:
+        """After a piece is stored: does it continue the file in order (and so goes into the hash)?"""
+        if self._sequential and offset == self._write_end:
+            self._write_end += size
+            return True
+        self._sequential = False
+        return False
+
+    def _report(self, end: int) -> None:
+        if self.progress is not None:
+            self.progress(end, self.expected_size)
+
+    # ------------------------------------------------------------------ MessageSink
+    def initial_ranges(self) -> list[tuple[int, int]]:
+        return [(1, self.resume_offset)] if self.resume_offset else []
+
+    def write(self, offset: int, data: bytes | memoryview) -> asyncio.Future[None] | None:
+        if self.expected_size is not None and offset + len(data) > self.expected_size:
+            raise FileTransferError(f"data beyond the announced size {self.expected_size}")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        # (the first write of a resumed transfer hashes what is on disk: never on the loop)
+        small = len(data) < ASYNC_WRITE_MIN and (self._fd is not None or not self.resume_offset)
+        if loop is None or (small and not self._queued):
+            self._store(offset, data)
+            if self._follows(offset, len(data)):
+                self._sha.update(data)
+                self._hashed += len(data)
+            self._report(offset + len(data))
+            return None
+        self._seq += 1
+        future = loop.create_future()
+        self._queued.append((self._seq, future, offset + len(data)))
+        self._start_threads(loop).put((self._seq, offset, data))
+        return future
+
+    def complete(self, message: IncomingMessage) -> asyncio.Future[None] | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # used without a loop: all at once
+            self._finish(message.total)
+            return None
+        future = loop.create_future()
+        self._start_threads(loop).put((None, functools.partial(self._finish, message.total), future))
+        self._queue = None  # the threads end after this job
+        return future
+
+    def _start_threads(self, loop: asyncio.AbstractEventLoop) -> queue.SimpleQueue:
+        if self._queue is None:
+            self._loop = loop
+            self._queue = queue.SimpleQueue()
+            hashes: queue.SimpleQueue = queue.SimpleQueue()
+            # daemon threads: a sink that nobody completes or aborts cannot hold up the exit
+            self._threads = [
+                threading.Thread(target=self._run_writer, args=(self._queue, hashes), name="msrp-file-sink",
+                                 daemon=True),
+                threading.Thread(target=self._run_hasher, args=(hashes,), name="msrp-file-hash", daemon=True),
+            ]
+            for thread in self._threads:
+                thread.start()
+        return self._queue
+
+    def _run_writer(self, jobs: queue.SimpleQueue, hashes: queue.SimpleQueue) -> None:
+        """The first thread: write pieces in order and hand each on to the hasher (with its data
+        only when it continues the file in order), then the final job."""
+        while True:
+            item = jobs.get()
+            if item is _STOP or item[0] is None:
+                hashes.put(item)
+                return
+            seq, offset, data = item
+            follows = False
+            if self._failure is None and not self._dropping:
+                try:
+                    self._store(offset, data)
+                    follows = self._follows(offset, len(data))
+                except BaseException as exc:  # the disk is full...: this and all later pieces fail
+                    self._failure = exc
+                self._write_back()
+            hashes.put((seq, data if follows else None, len(data)))
+
+    def _run_hasher(self, hashes: queue.SimpleQueue) -> None:
+        """The second thread: hash what the writer handed on; report stored pieces back to the loop
+        per :data:`REPORT_STEP` bytes or when nothing waits, whichever comes first; run the final job."""
+        stored = 0  # sequence number of the last piece stored and not reported yet
+        run = 0  # bytes since the last report
+        while True:
+            if stored:
+                try:
+                    item = hashes.get_nowait()
+                except queue.Empty:
+                    self._report_back(stored)
+                    stored = run = 0
+                    item = hashes.get()
+            else:
+                item = hashes.get()
+            if item is _STOP:
+                return
+            seq, data, size = item
+            if seq is None:  # the final job (complete), last in line
+                self._report_back(stored)
+                try:
+                    outcome: tuple[object, BaseException | None] = (data(), None)
+                except BaseException as exc:  # reported to whoever awaits the job
+                    outcome = (None, exc)
+                self._call_loop(_settle, size, *outcome)
+                return
+            if data is not None and not self._dropping:
+                self._sha.update(data)
+                self._hashed += size
+            stored = seq
+            run += size
+            if run >= REPORT_STEP:  # acknowledge as it goes: the sender and reading go on sooner
+                self._report_back(stored)
+                stored = run = 0
+
+    def _write_back(self) -> None:
+        """Have the kernel start writing what is dirty (only a hint: complete() still fsyncs)."""
+        if _start_writeback is not None and self._written - self._written_back >= WRITEBACK_STEP:
+            self._written_back = self._written
+            _start_writeback(self._fd)
+
+    def _report_back(self, stored: int) -> None:
+        if stored:
+            self._call_loop(self._stored_through, stored, self._failure)
+
+    def _call_loop(self, callback, *args) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def _stored_through(self, seq: int, failure: BaseException | None) -> None:
+        """On the loop: the pieces up to ``seq`` are stored (or, with ``failure``, failed)."""
+        end = 0
+        queued = self._queued
+        while queued and queued[0][0] <= seq:
+            _, future, piece_end = queued.popleft()
+            end = max(end, piece_end)
+            if not future.done():
+                if failure is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(failure)
+        if end and failure is None:
+            self._report(end)
+
+    def _finish(self, size: int | None) -> None:
+        fd = self._open()
+        if size is None:
+            size = os.fstat(fd).st_size
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+        os.close(fd)
+        self._fd = None
+        try:
+            if self.expected_size is not None and size != self.expected_size:
+                raise FileTransferError(f"size {size} differs from the announced {self.expected_size}")
+            if self.expected_hash is not None:
+                if self._sequential and self._hashed == size:
+                    actual = format_sha1(self._sha.digest())
+                else:
+                    actual = file_hash(self.part_path, size)
+                if actual != self.expected_hash:
+                    raise FileTransferError(f"hash mismatch: got {actual}, expected {self.expected_hash}")
+        except FileTransferError:
+            self.part_path.unlink(missing_ok=True)
+            self.resume_offset = 0
+            raise
+        path = self._final_path()
+        os.replace(self.part_path, path)
+        self.path = path
+
+    def abort(self, message: IncomingMessage, reason: BaseException) -> None:
+        """Keep the ``.part`` file (contiguous prefix) so the transfer can resume."""
+        # pieces still queued were never acknowledged: they are simply not written
+        self._dropping = True
+        for _, future, _ in self._queued:
+            future.cancel()
+        self._queued.clear()
+        if self._threads:
+            if self._queue is not None:
+                self._queue.put(_STOP)  # wakes the writer if it waits; it passes the stop on
+            for thread in self._threads:
+                thread.join()  # the piece in hand, or complete(), ends first
+            self._threads = []
+            self._queue = None
+        if self.path is not None:
+            return  # completed after all
+        if self._fd is None:
+            contiguous = self.resume_offset  # nothing written this time
+        else:
+            os.close(self._fd)
+            self._fd = None
+            if self._sequential:
+                contiguous = self._write_end
+            else:
+                on_disk = self.part_path.stat().st_size if self.part_path.exists() else 0
+                contiguous = min(message.received.contiguous_end(1), on_disk)
+        if self.part_path.exists():
+            os.truncate(self.part_path, contiguous)
+        self.resume_offset = contiguous
+        self._sha = hashlib.sha1()
+        self._hashed = self._write_end = 0
+        self._sequential = True
+
+    def _final_path(self) -> Path:
+        candidate = self.directory / self.filename
+        stem, suffix = os.path.splitext(self.filename)
+        counter = 1
+        while candidate.exists():
+            candidate = self.directory / f"{stem} ({counter}){suffix}"
+            counter += 1
+        return candidate
