@@ -362,12 +362,12 @@ def test_file_sink_stores_in_a_worker_and_only_stored_bytes_are_acknowledged(tmp
     written_by: dict[str, int] = {}
 
     class HeldSink(FileSink):
-        def _store(self, offset, data):
+        def _store(self, offset, pieces, size):
             name = threading.current_thread().name
-            written_by[name] = written_by.get(name, 0) + len(data)
+            written_by[name] = written_by.get(name, 0) + size
             if name.startswith("msrp-file-sink"):
                 gate.wait(20)  # the disk is stuck until the test lets it go
-            super()._store(offset, data)
+            super()._store(offset, pieces, size)
 
     async def main():
         async with Pair(chunk_size=MB) as pair:
@@ -400,10 +400,10 @@ def test_a_failing_disk_refuses_the_file_with_413_and_keeps_what_was_written(tmp
     inbox = tmp_path / "inbox"
 
     class FullDisk(FileSink):
-        def _store(self, offset, data):
-            if offset + len(data) > 2 * MB:
+        def _store(self, offset, pieces, size):
+            if offset + size > 2 * MB:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            super()._store(offset, data)
+            super()._store(offset, pieces, size)
 
     async def main():
         async with Pair(chunk_size=MB) as pair:

@@ -4,12 +4,15 @@ Data goes to a hidden ``.part`` file, which is renamed to the real name only aft
 SHA-1 check out.  A mismatch deletes it; an interrupted transfer keeps its contiguous prefix,
 and :attr:`FileSink.resume_offset` says where to resume.
 
-Large pieces go through two threads, one after the other: a writer (``pwrite``, and a hint to
-the kernel to start writing back) and a hasher (SHA-1, then the report to the loop).  SHA-1 is
-the slowest step (about 1.8 GB/s per core here, writing to the page cache about 4.5), so the
-two run side by side on different pieces instead of one after the other; a piece counts as
-stored once both are done with it.  Small pieces are written and hashed on the loop while
-nothing is queued, so a chat-sized file costs no thread hand-offs.
+Pieces that arrive together (one socket read holds many chunks at small chunk sizes) are
+gathered into one batch, written with one ``pwritev`` and hashed in one go; a batch ends at
+:data:`BATCH_MAX` bytes, at a gap in the offsets, or when the loop has handled the read.
+Batches go through two threads, one after the other: a writer (``pwritev``, and a hint to the
+kernel to start writing back) and a hasher (SHA-1, then the report to the loop).  SHA-1 is the
+slowest step (about 1.8 GB/s per core here, writing to the page cache about 4.5), so the two
+run side by side on different batches instead of one after the other; a piece counts as
+stored once both are done with it.  A batch smaller than :data:`ASYNC_WRITE_MIN` is written
+and hashed on the loop while nothing is queued, so a chat-sized file costs no thread hand-offs.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ from .errors import FileTransferError
 from .filetransfer import file_hash, format_sha1, parse_hash, safe_filename
 from .messages import IncomingMessage, ProgressCallback
 
-__all__ = ["FileSink", "ASYNC_WRITE_MIN", "REPORT_STEP", "WRITEBACK_STEP"]
+__all__ = ["FileSink", "ASYNC_WRITE_MIN", "BATCH_MAX", "REPORT_STEP", "WRITEBACK_STEP"]
 
 _READ_SIZE = 1024 * 1024
 ASYNC_WRITE_MIN = 32 * 1024
-"""Pieces this large are written by the sink's threads, not on the event loop."""
+"""Batches this large are written by the sink's threads, not on the event loop."""
+BATCH_MAX = 1024 * 1024
+"""A batch of pieces is handed on once it holds this many bytes."""
+_BATCH_PIECES = 512
+"""... or this many pieces (pwritev takes at most IOV_MAX, 1024 on Linux)."""
 REPORT_STEP = 1024 * 1024
 """The sink tells the loop about stored pieces at least every this many bytes."""
 WRITEBACK_STEP = 8 * 1024 * 1024
@@ -113,14 +120,19 @@ class FileSink:
         self._written = 0
         self._written_back = 0  # _written when the kernel was last asked to write back
         self._failure: BaseException | None = None  # a write failed: this and all later pieces fail
-        # the threads: queues of (sequence number, offset, data) or (None, job, future) or _STOP;
-        # on the loop the futures of queued pieces, in order: (sequence number, future, end)
+        # the batch being gathered on the loop: its offset, pieces, size and the future they share
+        self._batch_offset = 0
+        self._batch: list[bytes | memoryview] = []
+        self._batch_size = 0
+        self._batch_future: asyncio.Future[None] | None = None
+        # the threads: queues of (sequence number, offset, pieces, size) or (None, job, future, 0)
+        # or _STOP; on the loop the futures of queued batches, in order: (sequence number, future, end)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: queue.SimpleQueue | None = None
         self._threads: list[threading.Thread] = []
         self._queued: deque[tuple[int, asyncio.Future[None], int]] = deque()
         self._seq = 0
-        self._dropping = False  # abort(): the threads skip what is still queued
+        self._aborting = False  # abort(): what is queued is written but not hashed
         existing = self.part_path.stat().st_size if self.part_path.exists() else 0
         if expected_size is not None and existing > expected_size:
             self.part_path.unlink()
@@ -142,15 +154,22 @@ class FileSink:
                 self._hashed = self._write_end = position
         return self._fd
 
-    def _store(self, offset: int, data: bytes | memoryview) -> None:
-        """Write one piece to the file (on the loop, or in the writer thread: never both at a time)."""
+    def _store(self, offset: int, pieces: list[bytes | memoryview], size: int) -> None:
+        """Write pieces that follow each other to the file from ``offset`` (``size`` bytes in all),
+        on the loop or in the writer thread, never both at a time."""
         fd = self._open()
-        size = len(data)
-        with memoryview(data) as view:
-            done = os.pwrite(fd, view, offset)
-            while done < size:  # a short write (a signal, a full disk) goes on where it stopped
-                done += os.pwrite(fd, view[done:], offset + done)
+        done = os.pwritev(fd, pieces, offset)
+        if done < size:  # a short write (a signal, a full disk) goes on where it stopped
+            with memoryview(b"".join(pieces)) as view:
+                while done < size:
+                    done += os.pwrite(fd, view[done:], offset + done)
         self._written += size
+
+    def _hash(self, pieces: list[bytes | memoryview], size: int) -> None:
+        update = self._sha.update
+        for piece in pieces:
+            update(piece)
+        self._hashed += size
 
     def _follows(self, offset: int, size: int) -> bool:
         """After a piece is stored: does it continue the file in order (and so goes into the hash)?"""
@@ -169,26 +188,53 @@ class FileSink:
         return [(1, self.resume_offset)] if self.resume_offset else []
 
     def write(self, offset: int, data: bytes | memoryview) -> asyncio.Future[None] | None:
-        if self.expected_size is not None and offset + len(data) > self.expected_size:
+        size = len(data)
+        if self.expected_size is not None and offset + size > self.expected_size:
             raise FileTransferError(f"data beyond the announced size {self.expected_size}")
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        # (the first write of a resumed transfer hashes what is on disk: never on the loop)
-        small = len(data) < ASYNC_WRITE_MIN and (self._fd is not None or not self.resume_offset)
-        if loop is None or (small and not self._queued):
-            self._store(offset, data)
-            if self._follows(offset, len(data)):
-                self._sha.update(data)
-                self._hashed += len(data)
-            self._report(offset + len(data))
+        except RuntimeError:  # used without a loop: at once
+            self._store_now(offset, [data], size)
             return None
-        self._seq += 1
-        future = loop.create_future()
-        self._queued.append((self._seq, future, offset + len(data)))
-        self._start_threads(loop).put((self._seq, offset, data))
+        if self._batch and (offset != self._batch_offset + self._batch_size or len(self._batch) >= _BATCH_PIECES):
+            self._flush()
+        if not self._batch:
+            self._batch_offset = offset
+            self._batch_future = loop.create_future()
+            loop.call_soon(self._flush)  # once the loop has handled what this read brought
+        self._batch.append(data)
+        self._batch_size += size
+        future = self._batch_future
+        if self._batch_size >= BATCH_MAX:
+            self._flush()
         return future
+
+    def _flush(self) -> None:
+        """Hand the batch on: to the threads, or, when it is small and nothing waits, store it here."""
+        if not self._batch:
+            return
+        offset, pieces, size, future = self._batch_offset, self._batch, self._batch_size, self._batch_future
+        self._batch, self._batch_size, self._batch_future = [], 0, None
+        assert future is not None
+        # (the first write of a resumed transfer hashes what is on disk: never on the loop)
+        if size < ASYNC_WRITE_MIN and not self._queued and (self._fd is not None or not self.resume_offset):
+            try:
+                self._store_now(offset, pieces, size)
+            except BaseException as exc:
+                future.set_exception(exc)
+                return
+            future.set_result(None)
+            return
+        self._seq += 1
+        self._queued.append((self._seq, future, offset + size))
+        self._start_threads(future.get_loop()).put((self._seq, offset, pieces, size))
+
+    def _store_now(self, offset: int, pieces: list[bytes | memoryview], size: int) -> None:
+        self._store(offset, pieces, size)
+        if self._follows(offset, size):
+            self._hash(pieces, size)
+        if not self._aborting:
+            self._report(offset + size)
 
     def complete(self, message: IncomingMessage) -> asyncio.Future[None] | None:
         try:
@@ -196,8 +242,9 @@ class FileSink:
         except RuntimeError:  # used without a loop: all at once
             self._finish(message.total)
             return None
+        self._flush()
         future = loop.create_future()
-        self._start_threads(loop).put((None, functools.partial(self._finish, message.total), future))
+        self._start_threads(loop).put((None, functools.partial(self._finish, message.total), future, 0))
         self._queue = None  # the threads end after this job
         return future
 
@@ -217,28 +264,28 @@ class FileSink:
         return self._queue
 
     def _run_writer(self, jobs: queue.SimpleQueue, hashes: queue.SimpleQueue) -> None:
-        """The first thread: write pieces in order and hand each on to the hasher (with its data
+        """The first thread: write batches in order and hand each on to the hasher (with its pieces
         only when it continues the file in order), then the final job."""
         while True:
             item = jobs.get()
             if item is _STOP or item[0] is None:
                 hashes.put(item)
                 return
-            seq, offset, data = item
+            seq, offset, pieces, size = item
             follows = False
-            if self._failure is None and not self._dropping:
+            if self._failure is None:
                 try:
-                    self._store(offset, data)
-                    follows = self._follows(offset, len(data))
+                    self._store(offset, pieces, size)
+                    follows = self._follows(offset, size)
                 except BaseException as exc:  # the disk is full...: this and all later pieces fail
                     self._failure = exc
                 self._write_back()
-            hashes.put((seq, data if follows else None, len(data)))
+            hashes.put((seq, pieces if follows else None, size))
 
     def _run_hasher(self, hashes: queue.SimpleQueue) -> None:
-        """The second thread: hash what the writer handed on; report stored pieces back to the loop
+        """The second thread: hash what the writer handed on; report stored batches back to the loop
         per :data:`REPORT_STEP` bytes or when nothing waits, whichever comes first; run the final job."""
-        stored = 0  # sequence number of the last piece stored and not reported yet
+        stored = 0  # sequence number of the last batch stored and not reported yet
         run = 0  # bytes since the last report
         while True:
             if stored:
@@ -252,18 +299,18 @@ class FileSink:
                 item = hashes.get()
             if item is _STOP:
                 return
-            seq, data, size = item
-            if seq is None:  # the final job (complete), last in line
+            if item[0] is None:  # the final job (complete), last in line
+                _, job, future, _ = item
                 self._report_back(stored)
                 try:
-                    outcome: tuple[object, BaseException | None] = (data(), None)
+                    outcome: tuple[object, BaseException | None] = (job(), None)
                 except BaseException as exc:  # reported to whoever awaits the job
                     outcome = (None, exc)
-                self._call_loop(_settle, size, *outcome)
+                self._call_loop(_settle, future, *outcome)
                 return
-            if data is not None and not self._dropping:
-                self._sha.update(data)
-                self._hashed += size
+            seq, pieces, size = item
+            if pieces is not None and not self._aborting:
+                self._hash(pieces, size)
             stored = seq
             run += size
             if run >= REPORT_STEP:  # acknowledge as it goes: the sender and reading go on sooner
@@ -329,17 +376,24 @@ class FileSink:
         self.path = path
 
     def abort(self, message: IncomingMessage, reason: BaseException) -> None:
-        """Keep the ``.part`` file (contiguous prefix) so the transfer can resume."""
-        # pieces still queued were never acknowledged: they are simply not written
-        self._dropping = True
+        """Keep the ``.part`` file (contiguous prefix) so the transfer can resume.
+
+        What arrived is still written, though not acknowledged: at most the session's write
+        backlog and one batch, a few milliseconds of disk time, and that much less to send again.
+        """
+        self._aborting = True  # (no more hashing: the hash starts again from the disk on resume)
+        batch_future = self._batch_future
+        self._flush()
+        if batch_future is not None:
+            batch_future.cancel()
         for _, future, _ in self._queued:
             future.cancel()
         self._queued.clear()
         if self._threads:
             if self._queue is not None:
-                self._queue.put(_STOP)  # wakes the writer if it waits; it passes the stop on
+                self._queue.put(_STOP)  # after what is queued; the writer passes the stop on
             for thread in self._threads:
-                thread.join()  # the piece in hand, or complete(), ends first
+                thread.join()
             self._threads = []
             self._queue = None
         if self.path is not None:
