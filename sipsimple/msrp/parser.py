@@ -55,6 +55,7 @@ _UNCACHED_HEADERS = frozenset(("Byte-Range",))  # different on every chunk: cach
 _KNOWN_NAMES = {name: name for name in ("To-Path", "From-Path", "Message-ID", "Success-Report",
                                         "Failure-Report", "Byte-Range", "Status", "Content-Type")}
 
+_WHOLE_BODY_MAX = 256 * 1024  # the one-pass path takes bodies up to this size
 _MIN_PIECE = 16 * 1024  # a body starts streaming once this much is known: small frames stay whole
 _STITCH = _MIN_PIECE + 1024  # new bytes joined to what is held: enough to finish or stream it
 _HEAD = 0
@@ -179,7 +180,9 @@ class MSRPParser:
         end_blank = buf.find(b"\r\n\r\n", nl, end_marker + 2 if end_marker >= 0 else bound)
         if end_blank >= 0:
             body_at = end_blank + 4
-            at = _find(buf, marker, body_at)
+            # only a body that fits _WHOLE_BODY_MAX is looked for here: a larger one streams
+            # through the step by step path, which would search the same bytes again
+            at = _find(buf, marker, body_at, min(end, body_at + _WHOLE_BODY_MAX + len(marker)))
             head_end = end_blank
         elif end_marker >= 0:
             at = head_end = end_marker
@@ -352,21 +355,23 @@ _MEMMEM_MIN = 64 * 1024  # below this the call costs more than it saves
 _NEAR = 8 * 1024
 
 
-def _find(buf: Buffer, needle: bytes, start: int) -> int:
-    """``buf.find(needle, start)``; through ``memmem`` for a long stretch of immutable bytes.
+def _find(buf: Buffer, needle: bytes, start: int, stop: int | None = None) -> int:
+    """``buf.find(needle, start, stop)``; through ``memmem`` for a long stretch of immutable bytes.
 
     The first :data:`_NEAR` bytes are searched with ``bytes.find`` (a small body ends there,
     and a call through ctypes costs more than searching them), the rest with ``memmem``.
     """
-    if _MEMMEM is None or type(buf) is not bytes or len(buf) - start < _MEMMEM_MIN:
-        return buf.find(needle, start)
+    if stop is None:
+        stop = len(buf)
+    if _MEMMEM is None or type(buf) is not bytes or stop - start < _MEMMEM_MIN:
+        return buf.find(needle, start, stop)
     at = buf.find(needle, start, start + _NEAR + len(needle))
     if at >= 0:
         return at
     start += _NEAR  # a match starting before this would have been found
     base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value  # the bytes' own storage, not a copy
     assert base is not None
-    found = _MEMMEM(base + start, len(buf) - start, needle, len(needle))
+    found = _MEMMEM(base + start, stop - start, needle, len(needle))
     return -1 if found is None else found - base
 
 
