@@ -50,7 +50,10 @@ class NotificationRecorder:
         with self._cond:
             if not self._cond.wait_for(lambda: len(matching()) >= count, timeout):
                 seen = [n.name for n in self.notifications][-20:]
-                raise AssertionError(f"no {name} within {timeout} s (last seen: {seen})")
+                # what went wrong, if something said so: the data of the last failures
+                failures = [f"{n.name}: {n.data}" for n in self.notifications
+                            if "Fail" in n.name or "NotDeliver" in n.name][-3:]
+                raise AssertionError(f"no {name} within {timeout} s (last seen: {seen}; failures: {failures})")
             return matching()[count - 1]
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -72,7 +72,7 @@ class Kamailio(KamailioProcess):
     """One Kamailio process. Attributes are valid after :meth:`start`."""
 
     users: dict[str, str] = USERS
-    SHARED_MEMORY_MB = 64
+    SHARED_MEMORY_MB = 192  # room for the relay's write queues (tcp_conn_wq_max in kamailio.cfg)
     PRIVATE_MEMORY_MB = 8
 
     def __init__(self, run_dir: Path | str | None = None, host: str = HOST) -> None:
