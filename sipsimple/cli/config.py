@@ -19,7 +19,6 @@ the commands decide themselves whether to register.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,11 +96,9 @@ def is_short_name(text: str) -> bool:
 
 
 def is_ip_domain(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    from sipsimple.core.uri import is_ip_address
+
+    return is_ip_address(host.strip("[]"))
 
 
 def resolve_account_id(manager: Any, name: str, config_dir: str | None, required: bool = True) -> str | None:

@@ -481,10 +481,12 @@ def make_run_certificate(host: str) -> str:
     certificates do not trust it (they need ``--no-verify-tls``); ``--tls-certificate``
     gives one they can check.
     """
+    from sipsimple.core.uri import is_ip_address
+
     global _run_certificate_dir
     directory = tempfile.TemporaryDirectory(prefix="sipsimple-cli-tls-")
     key, cert = os.path.join(directory.name, "key.pem"), os.path.join(directory.name, "cert.pem")
-    san = f"IP:{host}" if _is_ip(host) else f"DNS:{host}"
+    san = f"IP:{host}" if is_ip_address(host) else f"DNS:{host}"
     try:
         # an EC key: made in milliseconds, where RSA takes a noticeable part of a second
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -504,14 +506,6 @@ def make_run_certificate(host: str) -> str:
     _run_certificate_dir = directory
     log.info("made a self-signed TLS certificate for %s: %s", host, both)
     return both
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def start_engine(settings: Settings, *, tls: bool | None = None, target=None, check_proxy: bool = True,

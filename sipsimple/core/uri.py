@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from sipsimple.core import _core
 
-__all__ = ["SIPURI", "FrozenSIPURI", "Route", "Credentials", "TRANSPORTS"]
+__all__ = ["SIPURI", "FrozenSIPURI", "Route", "Credentials", "TRANSPORTS", "is_ip_address"]
 
 TRANSPORTS = ("udp", "tcp", "tls")
 
@@ -247,3 +248,12 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=<hidden>)"
+
+
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address literal (without brackets), not a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -292,12 +292,7 @@ class MSRPConnection(asyncio.Protocol):
             self.transport.write(data)
             return
         self._out.append(bytes(data))
-        self._out_size += len(data)
-        if self._out_size >= COALESCE_LIMIT:
-            self._flush()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        self._added_out(len(data))
 
     def _write_parts(self, head: bytes, body: bytes | memoryview, tail: bytes) -> None:
         """``_write(head + body + tail)`` without that concatenation: the parts are joined once,
@@ -316,6 +311,11 @@ class MSRPConnection(asyncio.Protocol):
         out.append(head)
         out.append(body)
         out.append(tail)
+        self._added_out(size)
+
+    def _added_out(self, size: int) -> None:
+        """``size`` more bytes wait in ``_out``: send them once there are enough, else at the end
+        of this loop iteration (with what else it writes)."""
         self._out_size += size
         if self._out_size >= COALESCE_LIMIT:
             self._flush()
@@ -347,12 +347,7 @@ class MSRPConnection(asyncio.Protocol):
             self._queued.append(data)
             return
         self._out.append(data)
-        self._out_size += len(data)
-        if self._out_size >= COALESCE_LIMIT:
-            self._flush()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        self._added_out(len(data))
 
     def _write_nowait(self, data: bytes) -> None:
         if self._busy:

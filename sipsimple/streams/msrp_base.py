@@ -36,12 +36,12 @@ Notifications (sender: the stream; ``PREFIX`` is ``MSRPChat`` or ``MSRPFileTrans
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 from typing import Any
 
 from sipsimple.core.sdp import SDPAttribute, SDPConnection, SDPMediaStream, SDPSession
+from sipsimple.core.uri import is_ip_address
 from sipsimple.middleware import MiddlewareLoop
 from sipsimple.msrp.errors import MSRPError, MSRPTransactionError
 from sipsimple.msrp.relay import RelaySettings
@@ -113,14 +113,6 @@ def tls_contexts(options: dict[str, Any], *, listen: bool) -> tuple[ssl.SSLConte
 def error_code(exc: BaseException) -> int:
     """The MSRP code an error carries (0: a local error without one)."""
     return getattr(exc, "code", 0) if isinstance(exc, MSRPTransactionError) else 0
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class MSRPStreamBase:
@@ -217,7 +209,7 @@ class MSRPStreamBase:
         media, port, transport, fmt = media_line(first)
         attrs = [SDPAttribute("path", format_path_attr(self.local_path)), *extra, SDPAttribute("setup", str(setup))]
         return SDPMediaStream(media, port, transport, [fmt],
-                              connection=SDPConnection(first.host) if _is_ip(first.host) else None,
+                              connection=SDPConnection(first.host) if is_ip_address(first.host) else None,
                               attributes=attrs)
 
     def offer(self, direction: str | None = None) -> SDPMediaStream:
