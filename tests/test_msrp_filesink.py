@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,13 +81,15 @@ def test_pieces_in_any_order_and_size_make_the_same_file(tmp_path_factory, sizes
     assert os.listdir(inbox) == ["f.bin"]
 
 
-def test_abort_keeps_what_arrived_and_a_new_sink_resumes_from_it(tmp_path):
+@pytest.mark.parametrize("with_hash", [True, False])
+def test_abort_keeps_what_arrived_and_a_new_sink_resumes_from_it(tmp_path, with_hash):
     data = random.Random(7).randbytes(3 * MB + 5000)
+    digest = sha1(data) if with_hash else None  # an offer need not give one (RFC 5547)
     cut = 2 * MB + 3000
     progress = []
 
     async def first():
-        sink = FileSink(tmp_path, "f.bin", expected_size=len(data), expected_hash=sha1(data),
+        sink = FileSink(tmp_path, "f.bin", expected_size=len(data), expected_hash=digest,
                         progress=lambda done, total: progress.append(done))
         # 64 KiB and 2 KiB pieces, never waiting: batches are still gathered or queued at the abort
         for offset, piece in split(data[:cut], [64 * KB, 2 * KB, 2 * KB]):
@@ -100,7 +103,7 @@ def test_abort_keeps_what_arrived_and_a_new_sink_resumes_from_it(tmp_path):
     assert sink.part_path.read_bytes() == data[:cut]
 
     async def second():
-        again = FileSink(tmp_path, "f.bin", expected_size=len(data), expected_hash=sha1(data))
+        again = FileSink(tmp_path, "f.bin", expected_size=len(data), expected_hash=digest)
         assert again.initial_ranges() == [(1, cut)]
         await feed(again, [(cut + offset, piece) for offset, piece in split(data[cut:], [MB])], set())
         await again.complete(_Message(len(data)))

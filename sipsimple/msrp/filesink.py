@@ -143,7 +143,9 @@ class FileSink:
     def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.part_path, os.O_RDWR | os.O_CREAT, 0o666)
-            if self.resume_offset:
+            if self.resume_offset and self.expected_hash is None:
+                self._write_end = self.resume_offset  # nothing to check: the kept part is not read
+            elif self.resume_offset:
                 position = 0
                 while position < self.resume_offset:
                     data = os.pread(self._fd, min(_READ_SIZE, self.resume_offset - position), position)
@@ -166,6 +168,8 @@ class FileSink:
         self._written += size
 
     def _hash(self, pieces: list[bytes | memoryview], size: int) -> None:
+        if self.expected_hash is None:  # the offer gave no hash: nothing to check the digest against
+            return
         update = self._sha.update
         for piece in pieces:
             update(piece)
