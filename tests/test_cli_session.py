@@ -226,6 +226,15 @@ def wait_lines(process: CLIProcess, *starts: str) -> list[str]:
     return [found[s] for s in starts]
 
 
+def wait_sequences(process: CLIProcess, *sequences: tuple[str, ...]) -> None:
+    """Each sequence's lines (by their starts) in its own order; the sequences interleave freely
+    (each is one session's re-INVITEs, and two sessions' answers race)."""
+    pending = [list(sequence) for sequence in sequences]
+    while any(pending):
+        line = process.wait_line(lambda text: any(rest and text.startswith(rest[0]) for rest in pending))
+        next(rest for rest in pending if rest and line.startswith(rest[0])).pop(0)
+
+
 def test_switching_holds_the_call_left_and_resumes_it_unless_held_with_hold():
     with CLIProcess("session", "--auto-answer", "--account", "alice@127.0.0.1", *P2P) as alice, \
             CLIProcess("session", "--auto-answer", "--account", "carol@127.0.0.1", *P2P) as carol, \
@@ -270,8 +279,7 @@ def test_switching_holds_the_call_left_and_resumes_it_unless_held_with_hold():
         # there and straight back: what the first switch's re-INVITEs still block is sent once they are answered
         bob.send("/switch 2")
         bob.send("/switch 1")
-        wait_lines(bob, "[1] on hold", "[2] off hold")
-        wait_lines(bob, "[1] off hold", "[2] on hold")
+        wait_sequences(bob, ("[1] on hold", "[1] off hold"), ("[2] off hold", "[2] on hold"))
         alice.wait_line("[1] put on hold by the other party")
         alice.wait_line("[1] taken off hold by the other party")
         bob.send("/sessions")
