@@ -66,6 +66,10 @@ def _create_presence_db(path: Path) -> None:
     with sqlite3.connect(path) as db:
         for part in ("standard", "presence"):
             db.executescript((schemas / f"{part}-create.sql").read_text())
+        # Kamailio's processes share the file and its db_sqlite sets no busy timeout: with the
+        # default rollback journal a query in one process made a PUBLISH's commit in another
+        # fail ("database is locked", a 500). In WAL mode readers do not block the writer.
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 class Kamailio(KamailioProcess):
