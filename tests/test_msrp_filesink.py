@@ -6,11 +6,13 @@ import asyncio
 import hashlib
 import os
 import random
+import shutil
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipsimple.msrp.errors import FileTransferError, MSRPTransactionError
 from sipsimple.msrp.filesink import FileSink
 from sipsimple.msrp.filetransfer import format_sha1, send_file
 from sipsimple.msrp.ranges import ByteRanges
@@ -128,3 +130,53 @@ def test_a_file_in_2_kib_chunks_arrives_whole(tmp_path):
 
     sink = run(main())
     assert sink.path is not None and sink.path.read_bytes() == data
+
+
+def test_a_file_larger_than_the_free_space_fails_at_the_first_piece(tmp_path):
+    """The sink reserves the announced size when it opens the file: no room shows at once, with
+    the reason, instead of after most of the file was sent; no empty part is left behind."""
+    too_big = shutil.disk_usage(tmp_path).free + 1024 * MB
+
+    async def main():
+        sink = FileSink(tmp_path, "huge.bin", expected_size=too_big)
+        with pytest.raises(FileTransferError, match="no room for .* bytes"):
+            await sink.write(0, os.urandom(64 * KB))
+        return sink
+
+    sink = run(main())
+    assert not sink.part_path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_fits_gets_its_space_up_front_and_the_part_keeps_its_real_size(tmp_path):
+    """The reservation does not change what a kept part says: its size is what arrived."""
+    data = os.urandom(4 * MB)
+
+    async def main():
+        sink = FileSink(tmp_path, "f.bin", expected_size=len(data))
+        await sink.write(0, data[: MB])
+        assert sink.part_path.stat().st_size == MB
+        assert sink.part_path.stat().st_blocks * 512 >= len(data)  # the whole file is allocated
+        sink.abort(_Message(len(data)), ConnectionError("gone"))
+        return sink
+
+    sink = run(main())
+    assert sink.resume_offset == MB and sink.part_path.read_bytes() == data[:MB]
+
+
+def test_a_sender_is_told_at_once_when_the_receiver_has_no_room(tmp_path):
+    """The receiver answers 413 with the reason, and the sender's transfer fails with it."""
+    source = tmp_path / "out.bin"
+    source.write_bytes(os.urandom(2 * MB))
+    announced = shutil.disk_usage(tmp_path).free + 1024 * MB  # what the offer said: more than fits
+
+    async def main():
+        async with Pair(chunk_size=64 * KB) as pair:
+            pair.b.on_incoming = lambda m: FileSink(tmp_path / "in", "out.bin", expected_size=announced)
+            with pytest.raises(MSRPTransactionError) as failure:
+                await send_file(pair.a, source).wait()
+            return failure.value
+
+    error = run(main())
+    assert error.code == 413 and "no room for" in error.comment
+    assert list((tmp_path / "in").iterdir()) == []

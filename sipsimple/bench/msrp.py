@@ -4,8 +4,8 @@
 
 * raw TCP: the same number of bytes through a plain asyncio socket (the baseline),
 * MSRP file transfer of a temp file at 2 KiB, 64 KiB and 1 MiB chunks, received into a
-  :class:`~sipsimple.msrp.filetransfer.FileSink` (written to disk, fsynced, SHA-1 verified;
-  timed until the sender has the success report),
+  :class:`~sipsimple.msrp.filesink.FileSink` told the size and hash from the offer, as a session's
+  is (written to disk, fsynced, SHA-1 verified; timed until the sender has the success report),
 * the same transfer into a sink that drops the bytes (the protocol alone),
 * MSRP chat: small messages with Success-Report, all queued at once, until every report came back.
 
@@ -140,7 +140,8 @@ async def _serve_msrp(command: dict, reader: asyncio.StreamReader, reply, workdi
             if command.get("discard"):
                 return _DiscardSink()
             return FileSink(
-                workdir, f"bench-{command['chunk']}.bin", expected_hash=command["hash"], resume=False
+                workdir, f"bench-{command['chunk']}.bin", expected_size=command["size"],
+                expected_hash=command["hash"], resume=False,
             )
         return None
 
@@ -201,7 +202,7 @@ async def _msrp_session(peer: _Peer, command: dict, chunk_size: int) -> tuple[MS
 
 
 async def _file(peer: _Peer, path: Path, size: int, digest: str, chunk: int, discard: bool = False) -> float:
-    command = {"cmd": "file", "chunk": chunk, "hash": digest, "discard": discard}
+    command = {"cmd": "file", "chunk": chunk, "size": size, "hash": digest, "discard": discard}
     transport, session = await _msrp_session(peer, command, chunk)
     start = time.perf_counter()
     await send_file(session, path, success_report=True).wait()

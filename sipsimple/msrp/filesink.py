@@ -7,7 +7,8 @@ and :attr:`FileSink.resume_offset` says where to resume.
 Pieces that arrive together (one socket read holds many chunks at small chunk sizes) are
 gathered into one batch, written with one ``pwritev`` and hashed in one go; a batch ends at
 :data:`BATCH_MAX` bytes, at a gap in the offsets, or when the loop has handled the read.
-Batches go through two threads, one after the other: a writer (``pwritev``, and a hint to the
+The announced size is reserved when the file is opened (``fallocate``), so a disk without room
+fails the first chunk with 413 and the reason.  Batches go through two threads, one after the other: a writer (``pwritev``, and a hint to the
 kernel to start writing back) and a hasher (SHA-1, then the report to the loop).  SHA-1 is the
 slowest step (about 1.8 GB/s per core here, writing to the page cache about 4.5), so the two
 run side by side on different batches instead of one after the other; a piece counts as
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import functools
 import hashlib
 import os
@@ -62,6 +64,33 @@ def _writeback_starter() -> Callable[[int], int] | None:
 
 
 _start_writeback = _writeback_starter()
+
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def _space_reserver() -> Callable[[int, int, int], None] | None:
+    """Linux ``fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)``: give the file its blocks up
+    front, without changing its size (a kept ``.part`` still says how much arrived).
+
+    Raises OSError when the disk has no room; a file system that cannot reserve is no error.
+    """
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError, TypeError):  # no such libc function here
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    function.restype = ctypes.c_int
+
+    def reserve(fd: int, offset: int, length: int) -> None:
+        if function(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+            error = ctypes.get_errno()
+            if error not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise OSError(error, os.strerror(error))
+
+    return reserve
+
+
+_reserve_space = _space_reserver()
 
 
 def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:
@@ -143,6 +172,20 @@ class FileSink:
     def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.part_path, os.O_RDWR | os.O_CREAT, 0o666)
+            if self.expected_size and self.expected_size > self.resume_offset and _reserve_space is not None:
+                # in one piece: the file system maps the blocks once instead of page by page (writing
+                # then costs a quarter less CPU here), and a full disk shows now, not near the end
+                try:
+                    _reserve_space(self._fd, self.resume_offset, self.expected_size - self.resume_offset)
+                except OSError as exc:
+                    os.close(self._fd)
+                    self._fd = None
+                    if not self.resume_offset:  # made just now: no empty part is left behind
+                        self.part_path.unlink(missing_ok=True)
+                    raise FileTransferError(
+                        f"no room for {self.expected_size - self.resume_offset} bytes in {self.directory}: "
+                        f"{exc.strerror}"
+                    ) from None
             if self.resume_offset and self.expected_hash is None:
                 self._write_end = self.resume_offset  # nothing to check: the kept part is not read
             elif self.resume_offset:
