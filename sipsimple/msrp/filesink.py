@@ -8,8 +8,9 @@ Pieces that arrive together (one socket read holds many chunks at small chunk si
 gathered into one batch, written with one ``pwritev`` and hashed in one go; a batch ends at
 :data:`BATCH_MAX` bytes, at a gap in the offsets, or when the loop has handled the read.
 The announced size is reserved when the file is opened (``fallocate``), so a disk without room
-fails the first chunk with 413 and the reason.  Batches go through two threads, one after the other: a writer (``pwritev``, and a hint to the
-kernel to start writing back) and a hasher (SHA-1, then the report to the loop).  SHA-1 is the
+fails the first chunk with 413 and the reason.  Batches go through two threads, one after the
+other: a writer (``pwritev``, and a hint to the kernel to start writing back) and a hasher
+(SHA-1, then the report to the loop).  SHA-1 is the
 slowest step (about 1.8 GB/s per core here, writing to the page cache about 4.5), so the two
 run side by side on different batches instead of one after the other; a piece counts as
 stored once both are done with it.  A batch smaller than :data:`ASYNC_WRITE_MIN` is written
