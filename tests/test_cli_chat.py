@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.cli_helpers import TIMEOUT, CLIProcess, assert_one_line_error, proxy_args, run_cli
+from tests.cli_helpers import ROOT, TIMEOUT, CLIProcess, assert_one_line_error, cli_env, proxy_args, run_cli
 from tests.msrp_helpers import make_tls_identity
+from tests.peers.ports import free_port
 
 P2P = ["--local-ip", "127.0.0.1"]
 
@@ -100,6 +103,61 @@ def test_send_file_over_msrp_tls_with_the_certificate_checked(tmp_path: Path):
         assert receiver.wait_line("received ").startswith(f"received {inbox / 'secret.bin'}")
         assert receiver.finish()[0] == 0
     assert hashlib.sha1((inbox / "secret.bin").read_bytes()).digest() == hashlib.sha1(source.read_bytes()).digest()
+
+
+def configure_tls_certificate(config_dir: Path, certificate: Path | str) -> None:
+    """Set the global ``tls.certificate`` in ``config_dir`` as an application would: through the SDK's
+    SIPSimpleSettings (no CLI command edits the global settings), in a process of its own."""
+    script = ("import sys\n"
+              "from sipsimple.configuration import ConfigurationManager, FileBackend\n"
+              "from sipsimple.configuration.settings import SIPSimpleSettings\n"
+              "ConfigurationManager().start(FileBackend(sys.argv[1]))\n"
+              "settings = SIPSimpleSettings()\n"
+              "settings.tls.certificate = sys.argv[2]\n"
+              "settings.save()\n")
+    subprocess.run([sys.executable, "-c", script, str(config_dir), str(certificate)], check=True, cwd=ROOT,
+                   env=cli_env(), timeout=TIMEOUT)
+
+
+def test_receive_files_over_msrp_tls_shows_the_configured_certificate(tmp_path: Path):
+    identity, certificate = make_tls_identity(tmp_path / "receiver")  # for 127.0.0.1
+    configure_tls_certificate(tmp_path / "config", identity)
+    source = tmp_path / "note.txt"
+    source.write_bytes(os.urandom(64 * 1024))
+    trusting = ["--msrp-tls", "--tls-ca-file", str(certificate), *P2P]  # trusts that certificate alone
+    # configured, no --tls-certificate: the listener shows the configured certificate, which the sender checks
+    inbox = tmp_path / "inbox"
+    with CLIProcess("--config-dir", str(tmp_path / "config"), "receive-files", "--dir", str(inbox), "--count", "1",
+                    *P2P) as receiver:
+        result = run_cli("send-file", receiver.address("stderr"), str(source), *trusting)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert "accepted over TLS" in result.stderr
+        assert receiver.wait_line("received ").startswith(f"received {inbox / 'note.txt'}")
+        assert receiver.finish()[0] == 0
+    assert (inbox / "note.txt").read_bytes() == source.read_bytes()
+    # nothing configured: the certificate made for the run, which that CA file does not vouch for
+    with CLIProcess("receive-files", "--dir", str(tmp_path / "other"), "--count", "1", *P2P) as receiver:
+        refused = run_cli("send-file", receiver.address("stderr"), str(source), *trusting)
+        assert refused.returncode == 1, (refused.stdout, refused.stderr)
+        assert "TLS certificate of 127.0.0.1:" in refused.stdout and "not accepted" in refused.stdout, refused.stdout
+
+
+def test_configured_certificate_is_checked_and_the_option_overrides_it(tmp_path: Path):
+    config = tmp_path / "config"
+    configure_tls_certificate(config, tmp_path / "gone.pem")
+    missing = run_cli("--config-dir", str(config), "receive-files", "--dir", str(tmp_path), *P2P)
+    assert_one_line_error(missing, "cannot read configured tls.certificate", str(tmp_path / "gone.pem"),
+                          str(config / "config.json"))
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    configure_tls_certificate(config, not_pem)
+    invalid = run_cli("chat", "bob@127.0.0.1", "--send", "x", "--config-dir", str(config), *P2P)
+    assert_one_line_error(invalid, "invalid configured tls.certificate", "certificate and its private key")
+    # --tls-certificate wins: the configured file is not even read, and the run goes on to its SIP outcome
+    identity, _ = make_tls_identity(tmp_path / "own")
+    result = run_cli("--config-dir", str(config), "message", f"sip:bob@127.0.0.1:{free_port()}", "x",
+                     "--tls-certificate", str(identity), "--timeout", "5", *P2P)
+    assert result.returncode == 1, (result.stdout, result.stderr)
 
 
 def test_chat_over_msrp_tls_with_a_certificate_made_for_the_run():

@@ -140,7 +140,8 @@ REGISTRAR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
-def test_register_sends_the_configured_display_name(tmp_path):
+@pytest.mark.parametrize("command", ["register", "message --listen"])
+def test_registration_sends_the_configured_display_name(tmp_path, command):
     from tests.peers.sipp import SippProcess
 
     scenario = tmp_path / "registrar.xml"
@@ -150,9 +151,16 @@ def test_register_sends_the_configured_display_name(tmp_path):
         added = run_cli(*config, "account", "add", "alice@127.0.0.1", "--display-name", "Alice Liddell",
                         "--proxy", registrar.address)
         assert added.returncode == 0, added.stderr
-        result = run_cli(*config, "register", "--once", "--local-ip", "127.0.0.1")
-        assert result.returncode == 0, (result.stdout, result.stderr)
-        assert result.stdout.splitlines()[-1] == "unregistered: 200 OK"
+        if command == "register":
+            result = run_cli(*config, "register", "--once", "--local-ip", "127.0.0.1")
+            assert result.returncode == 0, (result.stdout, result.stderr)
+            assert result.stdout.splitlines()[-1] == "unregistered: 200 OK"
+        else:  # registered while it listens, unregistered when it ends
+            with CLIProcess(*config, "message", "--listen", "--local-ip", "127.0.0.1") as listener:
+                listener.wait_line("registered sip:alice@127.0.0.1: 200 OK", stream="stderr")
+                listener.address("stderr")
+                listener.process.send_signal(signal.SIGTERM)
+                assert listener.process.wait(30) == 0
         seen = registrar.wait(timeout=10)
     assert seen.ok, seen.describe()
     registers = [m for m in seen.messages.split("\n\n") if m.lstrip().startswith("REGISTER ")]

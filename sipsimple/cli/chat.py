@@ -15,8 +15,9 @@ over what a configured account says (its ``msrp.relay`` and ``msrp.use_tls``).
 ``--msrp-tls`` offers MSRP over TLS (``msrps:``, ``TCP/TLS/MSRP``) directly to the
 other party; with a relay, TLS is asked for with an ``msrps:`` relay URI instead.
 The side that listens (the one answering, or any with ``--msrp-tls``) shows
-``--tls-certificate FILE``, else a self-signed certificate made for the run, which
-a peer checking certificates does not trust: it needs ``--no-verify-tls`` then.
+``--tls-certificate FILE``, else the configured ``tls.certificate``, else a
+self-signed certificate made for the run, which a peer checking certificates does
+not trust: it needs ``--no-verify-tls`` then.
 An answer takes MSRP over TLS whenever the offer does.
 
 Received messages are printed on stdout as ``SENDER: TEXT`` (non-text content as

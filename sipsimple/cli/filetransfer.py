@@ -20,7 +20,8 @@ terminal; otherwise a ``progress: N%`` line every 10%).
 
 MSRP over TLS and relays are as for ``sipsimple chat``: ``--msrp-tls`` offers
 ``msrps:`` directly (``receive-files`` answers TLS whenever the offer asks for it,
-showing ``--tls-certificate FILE`` or a self-signed certificate made for the run);
+showing ``--tls-certificate FILE``, else the configured ``tls.certificate``, else a
+self-signed certificate made for the run);
 ``--msrp-relay msrps://HOST:PORT;tcp`` goes through a relay over TLS, checked
 against ``--tls-ca-file`` unless ``--no-verify-tls``. For this run only.
 

@@ -45,7 +45,9 @@ def start_listening(settings: Settings, events: EventQueue, stop: StopSignal,
         contact = Engine().contact_uri(user)
         err(f"listening on {contact}")
         return None, contact
-    registration = Registration(settings.account, settings.credentials, route=settings.route)
+    # the display name goes in the REGISTER's From, as 'register' and 'session' send it
+    registration = Registration(settings.account, settings.credentials, route=settings.route,
+                                display_name=settings.display_name)
     events.observe(REGISTRATION_EVENTS, sender=registration)
     try:
         registration.register()

@@ -10,7 +10,8 @@ Common options (added to each subcommand by :func:`add_common_options`)::
     --port N                local SIP port for UDP and TCP (default: a free one)
     --tls-ca-file FILE      CAs a TLS server's certificate is checked against
     --no-verify-tls         do not check the TLS server's certificate
-    --tls-certificate FILE  PEM with our certificate and key, shown by our TLS listeners (SIP, MSRP)
+    --tls-certificate FILE  PEM with our certificate and key, shown by our TLS listeners (SIP, MSRP);
+                            default: the configured ``tls.certificate``, else one made for the run
     --trace                 print the SIP messages to stderr
     -v / -vv                log at INFO / DEBUG level to stderr
 
@@ -22,9 +23,15 @@ naming a configured account (by id, or by its user part alone) takes its
 password, proxy, display name, digest username, SRTP mode, codecs and MSRP
 relay, each overridden by the option of the same meaning. Given both
 ``--password`` and ``--proxy``, ``--account`` is a complete explicit account
-and the configuration is not read. An ``--account`` that is neither
+and no configured account is read. An ``--account`` that is neither
 configured nor complete is an error ("unknown account"), unless its domain is
 an IP address: that is a direct peer-to-peer identity, as it always was.
+
+Our TLS certificate, shown by our TLS listeners, is ``--tls-certificate``, else
+the configuration's global ``tls.certificate`` (the SDK's ``SIPSimpleSettings``,
+whatever the account), else a self-signed one made for the run by the commands
+that may listen for MSRP over TLS. A given or configured file that cannot be
+read, or holds no certificate with its key, is a usage error.
 
 Errors the user can fix (bad URI, unknown transport, unreachable proxy, the
 Engine not starting) raise :class:`CLIError`; the dispatcher prints them as one
@@ -42,10 +49,7 @@ import queue
 import re
 import signal
 import socket
-import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -56,7 +60,7 @@ from typing import Any
 __all__ = [
     "CLIError", "Settings", "EventQueue", "StopSignal", "StdinLines",
     "add_common_options", "add_config_dir_option", "settings_from_args", "parse_account", "parse_target", "parse_proxy",
-    "check_count", "start_engine", "stop_engine", "engine_running", "make_run_certificate", "format_uri",
+    "check_count", "start_engine", "stop_engine", "engine_running", "format_uri",
     "describe_result",
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE",
 ]
@@ -92,7 +96,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tls-ca-file", metavar="FILE", help="CA certificates to check a TLS server against")
     group.add_argument("--no-verify-tls", action="store_true", help="do not check the TLS server's certificate")
     group.add_argument("--tls-certificate", metavar="FILE",
-                       help="PEM file with our certificate and private key, for our TLS listeners (SIP, MSRP)")
+                       help="PEM file with our certificate and private key, for our TLS listeners (SIP, MSRP); "
+                            "default: the configured tls.certificate")
     group.add_argument("--trace", action="store_true", help="print SIP messages to stderr")
     group.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
 
@@ -318,23 +323,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         except OSError as exc:
             raise CLIError(f"cannot read --tls-ca-file {ca_file!r}: {exc.strerror}") from None
         settings.tls_ca_file = ca_file
-    certificate = getattr(args, "tls_certificate", None)
-    if certificate:
-        settings.tls_certificate = _check_certificate(certificate)
+    from sipsimple.cli.tls import our_certificate
+
+    settings.tls_certificate = our_certificate(args)
     return settings
-
-
-def _check_certificate(path: str) -> str:
-    """``--tls-certificate``: a readable PEM file holding a certificate and its private key."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(path)
-    except ssl.SSLError as exc:  # before OSError, of which it is a subclass
-        raise CLIError(f"invalid --tls-certificate {path!r}: expected a PEM file with a certificate and "
-                       f"its private key ({exc.reason or exc})") from None
-    except OSError as exc:
-        raise CLIError(f"cannot read --tls-certificate {path!r}: {exc.strerror or exc}") from None
-    return path
 
 
 def _configured_account(args: argparse.Namespace):
@@ -408,7 +400,9 @@ def check_proxy_reachable(route, timeout: float = 3.0, tls_ca_file: str | None =
         try:
             with socket.create_connection((address, route.port), timeout=timeout) as sock:
                 if route.transport == "tls":
-                    _check_tls(sock, route, where, tls_ca_file, verify_tls)
+                    from sipsimple.cli.tls import check_server_certificate
+
+                    check_server_certificate(sock, route.address, where, tls_ca_file, verify_tls)
         except CLIError:
             raise
         except TimeoutError:
@@ -431,26 +425,6 @@ def check_proxy_reachable(route, timeout: float = 3.0, tls_ca_file: str | None =
         raise CLIError(f"proxy {where} is unreachable: {exc.strerror or exc}") from None
 
 
-def _check_tls(sock: socket.socket, route, where: str, ca_file: str | None, verify: bool) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False  # the stack checks the chain, not the name
-    if verify:
-        if ca_file:
-            context.load_verify_locations(cafile=ca_file)
-        else:
-            context.load_default_certs()
-    else:
-        context.verify_mode = ssl.CERT_NONE
-    try:
-        with context.wrap_socket(sock, server_hostname=route.address):
-            pass
-    except ssl.SSLCertVerificationError as exc:
-        hint = "" if ca_file else " (give its CA with --tls-ca-file, or use --no-verify-tls)"
-        raise CLIError(f"TLS certificate of proxy {where} is not trusted: {exc.verify_message}{hint}") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise CLIError(f"TLS handshake with proxy {where} failed: {exc}") from None
-
-
 # ------------------------------------------------------------------- engine
 
 
@@ -471,41 +445,6 @@ class _TracePrinter:
 
 
 _trace_printer: _TracePrinter | None = None  # the NotificationCenter holds observers weakly
-_run_certificate_dir: tempfile.TemporaryDirectory | None = None  # removed by stop_engine
-
-
-def make_run_certificate(host: str) -> str:
-    """A self-signed certificate for ``host`` (CN and IP SAN) with its key, made for this run: the PEM's path.
-
-    It lives in a temporary directory that :func:`stop_engine` removes. Peers that check
-    certificates do not trust it (they need ``--no-verify-tls``); ``--tls-certificate``
-    gives one they can check.
-    """
-    from sipsimple.core.uri import is_ip_address
-
-    global _run_certificate_dir
-    directory = tempfile.TemporaryDirectory(prefix="sipsimple-cli-tls-")
-    key, cert = os.path.join(directory.name, "key.pem"), os.path.join(directory.name, "cert.pem")
-    san = f"IP:{host}" if is_ip_address(host) else f"DNS:{host}"
-    try:
-        # an EC key: made in milliseconds, where RSA takes a noticeable part of a second
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "2", "-keyout", key, "-out", cert, "-subj", f"/CN={host}",
-                        "-addext", f"subjectAltName={san}"], check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        directory.cleanup()
-        raise CLIError(f"cannot make a TLS certificate for MSRP over TLS (is openssl installed?): {exc}; "
-                       "give one with --tls-certificate") from None
-    both = os.path.join(directory.name, "identity.pem")
-    with open(both, "wb") as out_file:
-        for part in (cert, key):
-            with open(part, "rb") as f:
-                out_file.write(f.read())
-    if _run_certificate_dir is not None:
-        _run_certificate_dir.cleanup()
-    _run_certificate_dir = directory
-    log.info("made a self-signed TLS certificate for %s: %s", host, both)
-    return both
 
 
 def start_engine(settings: Settings, *, tls: bool | None = None, target=None, check_proxy: bool = True,
@@ -514,9 +453,11 @@ def start_engine(settings: Settings, *, tls: bool | None = None, target=None, ch
 
     TLS is enabled when the proxy (or ``target``) wants it, or when ``tls`` is True.
     The local address defaults to the one that routes to the proxy, else to ``target``.
-    Our TLS certificate is ``--tls-certificate``; without one, ``run_certificate`` (for a
-    command that may listen for MSRP over TLS) makes a self-signed one for the local address.
+    Our TLS certificate is ``settings.tls_certificate`` (``--tls-certificate``, else the configured
+    ``tls.certificate``); without one, ``run_certificate`` (for a command that may listen for MSRP
+    over TLS) makes a self-signed one for the local address.
     """
+    from sipsimple.cli.tls import make_run_certificate, remove_run_certificate
     from sipsimple.core import Engine, SIPCoreError
     from sipsimple.notification import NotificationCenter
 
@@ -551,7 +492,7 @@ def start_engine(settings: Settings, *, tls: bool | None = None, target=None, ch
                        tls_ca_file=settings.tls_ca_file, tls_verify_server=settings.verify_tls,
                        tls_certificate=certificate, trace_sip=settings.trace, user_agent=_user_agent())
     except (SIPCoreError, ValueError, OSError) as exc:
-        _remove_run_certificate()
+        remove_run_certificate()
         message = str(exc)
         if settings.port and "in use" not in message and ("bind" in message or "could not" in message):
             message += f" (is port {settings.port} already in use?)"
@@ -562,6 +503,7 @@ def start_engine(settings: Settings, *, tls: bool | None = None, target=None, ch
 
 
 def stop_engine(timeout: float = 5.0) -> None:
+    from sipsimple.cli.tls import remove_run_certificate
     from sipsimple.core import Engine, SIPCoreError
 
     try:
@@ -569,14 +511,7 @@ def stop_engine(timeout: float = 5.0) -> None:
     except SIPCoreError as exc:
         log.warning("engine did not stop cleanly: %s", exc)
     finally:
-        _remove_run_certificate()
-
-
-def _remove_run_certificate() -> None:
-    global _run_certificate_dir
-    if _run_certificate_dir is not None:
-        _run_certificate_dir.cleanup()
-        _run_certificate_dir = None
+        remove_run_certificate()
 
 
 @contextmanager
