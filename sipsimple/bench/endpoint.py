@@ -70,36 +70,51 @@ def serve_commands(stats: Callable[[], dict]) -> None:
 
 class EndpointProcess:
     """The parent's handle on an endpoint child: ``python -m MODULE ARGS...`` with this source tree first
-    on PYTHONPATH, started once it says it is ready; then one command a line, one JSON answer each."""
+    on PYTHONPATH, started once it says it is ready; then one command a line, one JSON answer each.
+
+    The children of ``message`` and ``cps`` take bare words (``stats``) and say their port when
+    ready; the ``media`` ones take JSON commands and have no SIP port: a subclass says so
+    with :attr:`quit_command` (what :meth:`close` sends) and finds ``port`` and ``address`` None.
+    """
 
     name = "ours"  # the side it is in a benchmark's comparison
+    quit_command = "quit"
+    quit_timeout = 15.0  # for it to stop and exit once asked
 
-    def __init__(self, module: str, args: list[str]) -> None:
+    def __init__(self, module: str, args: list[str], what: str = "the endpoint") -> None:
+        self.what = what  # names it in errors
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.process = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, env=env)
-        ready = self._read()
+        try:
+            ready = self._read()
+        except BaseException:
+            self._kill()
+            raise
         if not ready.get("ready"):
-            self.process.kill()
-            self.process.wait()
-            raise RuntimeError(f"the endpoint did not start: {ready}")
+            self._kill()
+            raise RuntimeError(f"{what} did not start: {ready}")
         self.ready = ready
-        self.port: int = ready["port"]
         self.pid: int = ready["pid"]
-        self.address = f"127.0.0.1:{self.port}"
+        self.port: int | None = ready.get("port")
+        self.address = f"127.0.0.1:{self.port}" if self.port is not None else None
 
     def _read(self) -> dict:
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the endpoint exited (rc={self.process.poll()})")
+            raise RuntimeError(f"{self.what} exited (rc={self.process.poll()})")
         return json.loads(line)
 
     def _command(self, command: str) -> dict:
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
         return self._read()
+
+    def _kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
     def stats(self) -> dict:
         return self._command("stats")
@@ -110,12 +125,11 @@ class EndpointProcess:
     def close(self) -> dict:
         """Ask it to quit; its last answer (``{"stopped": true, ...}``), or {} when it had to be killed."""
         try:
-            final = self._command("quit")
-            self.process.wait(15)
+            final = self._command(self.quit_command)
+            self.process.wait(self.quit_timeout)
             return final
         except Exception:  # it died, hangs, or its pipe is gone: it must not outlive the benchmark
-            self.process.kill()
-            self.process.wait()
+            self._kill()
             return {}
 
 

@@ -55,12 +55,10 @@ jitter buffer and bridge add on top of moving the packets.
 from __future__ import annotations
 
 import json
-import os
 import statistics as stats_module
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+from sipsimple.bench.endpoint import EndpointProcess
 
 __all__ = ["run", "SERIES", "GOAL"]
 
@@ -83,48 +81,29 @@ START_BATCH = 20
 SRTP_TAG = {"AEAD_AES_128_GCM": 16, "AES_CM_128_HMAC_SHA1_80": 10, "AES_CM_128_HMAC_SHA1_32": 4}
 
 
-class Side:
-    """One child process: a media endpoint (or the plain-socket reference)."""
+class Side(EndpointProcess):
+    """One child process: a media endpoint (or the plain-socket reference), called with a command's
+    name and arguments: ``side("offer", n=4, ...)`` is its answer, a RuntimeError if it reports an error."""
 
-    def __init__(self, name: str, sample_rate: int, port_range: tuple[int, int], udp: bool = False) -> None:
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        command = [sys.executable, "-m", "sipsimple.bench.media_endpoint", "--sample-rate", str(sample_rate),
-                   "--frame-ms", str(PTIME_MS), "--port-range", f"{port_range[0]}-{port_range[1]}"]
+    quit_command = json.dumps({"cmd": "quit"})
+    quit_timeout = 20.0  # it stops every transport first
+
+    def __init__(self, label: str, sample_rate: int, port_range: tuple[int, int], udp: bool = False) -> None:
+        args = ["--sample-rate", str(sample_rate), "--frame-ms", str(PTIME_MS),
+                "--port-range", f"{port_range[0]}-{port_range[1]}"]
         if udp:
-            command.append("--udp")
-        self.name = name
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        ready = self._read()
-        if not ready.get("ready"):
-            self.process.kill()
-            self.process.wait()
-            raise RuntimeError(f"media endpoint {name} did not start: {ready}")
-        self.pid = ready["pid"]
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"media endpoint exited (rc={self.process.poll()})")
-        return json.loads(line)
+            args.append("--udp")
+        self.label = label
+        super().__init__("sipsimple.bench.media_endpoint", args, what=f"media endpoint {label}")
 
     def __call__(self, cmd: str, **kw) -> dict:
-        self.process.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
-        self.process.stdin.flush()
-        doc = self._read()
+        doc = self._command(json.dumps({"cmd": cmd, **kw}))
         if "error" in doc:
-            raise RuntimeError(f"media endpoint {self.name}: {cmd}: {doc['error']}")
+            raise RuntimeError(f"{self.what}: {cmd}: {doc['error']}")
         return doc
 
-    def close(self) -> None:
-        try:
-            self.process.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
-            self.process.stdin.flush()
-            self.process.wait(20)
-        except Exception:
-            self.process.kill()
-            self.process.wait()
+    def stats(self) -> dict:
+        return self("stats")
 
 
 def _delta(after: dict, before: dict) -> dict:
