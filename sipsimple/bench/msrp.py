@@ -7,9 +7,11 @@
   :class:`~sipsimple.msrp.filesink.FileSink` told the size and hash from the offer, as a session's
   is (written to disk, fsynced, SHA-1 verified; timed until the sender has the success report),
 * the same transfer into a sink that drops the bytes (the protocol alone),
+* a plain copy: the same bytes through a plain socket into a file, written and SHA-1 checked
+  by two threads as a FileSink does, with no protocol at all (what disk and SHA-1 cost here),
 * MSRP chat: small messages with Success-Report, all queued at once, until every report came back.
 
-Each transfer (raw, file, discard) runs :data:`REPEATS` times, interleaved; the median of each is
+Each transfer (raw, file, discard, copy) runs :data:`REPEATS` times, interleaved; the median of each is
 reported (all runs are in ``runs``).  Both processes first fix glibc's malloc thresholds
 (:func:`steady_malloc`): with its defaults, whether a 1 MiB buffer costs 256 page faults or none
 depends on the heap's history, and raw TCP alone moved between 0.8 and 2.2 GB/s with nothing
@@ -21,16 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import json
 import os
+import queue
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from sipsimple.msrp.filesink import FileSink
-from sipsimple.msrp.filetransfer import file_hash, send_file
+from sipsimple.msrp.filetransfer import file_hash, format_sha1, send_file
 from sipsimple.msrp.session import MSRPSession
 from sipsimple.msrp.transport import MSRPTransport
 from sipsimple.msrp.uri import format_path, parse_path
@@ -98,6 +104,8 @@ async def _serve() -> None:
             return
         if kind == "raw":
             await _serve_raw(command["size"], reply)
+        elif kind == "copy":
+            await _serve_copy(command, reply, workdir)
         elif kind in ("file", "chat"):
             await _serve_msrp(command, reader, reply, workdir)
 
@@ -121,6 +129,58 @@ async def _serve_raw(size: int, reply) -> None:
     reply({"port": server.sockets[0].getsockname()[1]})
     await done
     server.close()
+
+
+async def _serve_copy(command: dict, reply, workdir: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    reply({"port": listener.getsockname()[1]})
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, _plain_copy, listener, command["size"], command["hash"], workdir / "copy.bin")
+    finally:
+        listener.close()
+
+
+def _plain_copy(listener: socket.socket, size: int, digest: str, path: Path) -> None:
+    """Receive ``size`` bytes into ``path``: reads here, a writer thread and a hasher thread (the
+    work a FileSink has to do, without MSRP); answer one byte once written, fsynced and checked."""
+    connection, _ = listener.accept()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.posix_fallocate(fd, 0, size)
+    sha = hashlib.sha1()
+    writes: queue.SimpleQueue = queue.SimpleQueue()
+    hashes: queue.SimpleQueue = queue.SimpleQueue()
+
+    def write() -> None:
+        while (item := writes.get()) is not None:
+            os.pwrite(fd, item[1], item[0])
+            hashes.put(item[1])
+        hashes.put(None)
+
+    def hash_() -> None:
+        while (data := hashes.get()) is not None:
+            sha.update(data)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=hash_)]
+    for thread in threads:
+        thread.start()
+    received = 0
+    with connection:
+        while received < size:
+            data = connection.recv(1 << 20)
+            if not data:
+                break
+            writes.put((received, data))
+            received += len(data)
+        writes.put(None)
+        for thread in threads:
+            thread.join()
+        os.fsync(fd)
+        os.close(fd)
+        path.unlink()
+        if received != size or format_sha1(sha.digest()) != digest:
+            raise RuntimeError("plain copy: bytes or hash differ")
+        connection.sendall(b"k")
 
 
 async def _serve_msrp(command: dict, reader: asyncio.StreamReader, reply, workdir: Path) -> None:
@@ -175,8 +235,13 @@ class _Peer:
         return json.loads(line)
 
 
-async def _raw(peer: _Peer, path: Path, size: int) -> float:
-    await peer.send({"cmd": "raw", "size": size})
+async def _raw(peer: _Peer, path: Path, size: int, copy_hash: str | None = None) -> float:
+    """Send the file through a plain socket: to a receiver that drops it, or (``copy_hash``) one
+    that writes and checks it."""
+    if copy_hash is None:
+        await peer.send({"cmd": "raw", "size": size})
+    else:
+        await peer.send({"cmd": "copy", "size": size, "hash": copy_hash})
     port = (await peer.recv())["port"]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     start = time.perf_counter()
@@ -246,12 +311,14 @@ async def _run(file_size: int, small_chunk_file_size: int, chunk_sizes: tuple[in
                     for _ in range(size // (1 << 20)):
                         f.write(os.urandom(1 << 20))
             digest = file_hash(path)
-            raws, files, wires = [], [], []
-            for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits all three
+            raws, files, wires, copies = [], [], [], []
+            for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits all four
                 raws.append(await _raw(peer, path, size))
                 files.append(await _file(peer, path, size, digest, chunk))
                 wires.append(await _file(peer, path, size, digest, chunk, discard=True))
+                copies.append(await _raw(peer, path, size, copy_hash=digest))
             raw, msrp, wire = statistics.median(raws), statistics.median(files), statistics.median(wires)
+            copy = statistics.median(copies)
             results["file_transfer"].append(
                 {
                     "chunk_size": chunk,
@@ -261,10 +328,13 @@ async def _run(file_size: int, small_chunk_file_size: int, chunk_sizes: tuple[in
                     "ratio": round(msrp / raw, 3),
                     "msrp_discard_MBps": round(wire / 1e6, 1),
                     "discard_ratio": round(wire / raw, 3),
+                    "plain_copy_MBps": round(copy / 1e6, 1),
+                    "copy_ratio": round(msrp / copy, 3),
                     "runs": {
                         "raw_tcp_MBps": [round(x / 1e6, 1) for x in raws],
                         "msrp_MBps": [round(x / 1e6, 1) for x in files],
                         "msrp_discard_MBps": [round(x / 1e6, 1) for x in wires],
+                        "plain_copy_MBps": [round(x / 1e6, 1) for x in copies],
                     },
                 }
             )
@@ -305,14 +375,17 @@ def run(
         print(json.dumps(results, indent=2))
     else:
         print("MSRP file transfer on loopback, two processes; 'file': receiver writes to disk and checks")
-        print("SHA-1, 'discard': receiver drops the bytes (protocol only)")
+        print("SHA-1, 'discard': receiver drops the bytes (protocol only), 'copy': a plain socket into a file,")
+        print("written and SHA-1 checked, no protocol")
         print(
-            f"{'chunk':>8} {'MB':>4} {'raw TCP MB/s':>13} {'file MB/s':>10} {'ratio':>6} {'discard MB/s':>13} {'ratio':>6}"
+            f"{'chunk':>8} {'MB':>4} {'raw TCP MB/s':>13} {'file MB/s':>10} {'ratio':>6} {'discard MB/s':>13} "
+            f"{'ratio':>6} {'copy MB/s':>10} {'file/copy':>9}"
         )
         for row in results["file_transfer"]:
             print(
                 f"{row['chunk_size']:>8} {row['bytes'] >> 20:>4} {row['raw_tcp_MBps']:>13} "
-                f"{row['msrp_MBps']:>10} {row['ratio']:>6} {row['msrp_discard_MBps']:>13} {row['discard_ratio']:>6}"
+                f"{row['msrp_MBps']:>10} {row['ratio']:>6} {row['msrp_discard_MBps']:>13} {row['discard_ratio']:>6} "
+                f"{row['plain_copy_MBps']:>10} {row['copy_ratio']:>9}"
             )
         chat = results["chat"]
         if chat:
