@@ -8,6 +8,7 @@ of their own, so that accounts a developer configured never change what a test r
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -17,7 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CLIProcess", "ROOT", "TIMEOUT", "assert_one_line_error", "cli_env", "proxy_args", "run_cli"]
+__all__ = ["CLIProcess", "ROOT", "TIMEOUT", "assert_one_line_error", "cli_env", "configure_tls", "proxy_args",
+           "run_cli"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -41,6 +43,23 @@ def run_cli(*args: str, timeout: float = TIMEOUT, stdin: str | None = None) -> s
     """``sipsimple ARGS...`` run to its end, its output captured."""
     return subprocess.run([sys.executable, "-m", "sipsimple", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=cli_env(), input=stdin)
+
+
+def configure_tls(config_dir: Path, **settings: object) -> None:
+    """Set global ``tls`` settings (``ca_file=``, ``certificate=``, ``verify_server=``) in ``config_dir``
+    as an application would: through the SDK's SIPSimpleSettings (no CLI command edits the global
+    settings), in a process of its own."""
+    script = ("import sys, json\n"
+              "from sipsimple.configuration import ConfigurationManager, FileBackend\n"
+              "from sipsimple.configuration.settings import SIPSimpleSettings\n"
+              "ConfigurationManager().start(FileBackend(sys.argv[1]))\n"
+              "settings = SIPSimpleSettings()\n"
+              "for name, value in json.loads(sys.argv[2]).items():\n"
+              "    setattr(settings.tls, name, value)\n"
+              "settings.save()\n")
+    values = {name: str(value) if isinstance(value, Path) else value for name, value in settings.items()}
+    subprocess.run([sys.executable, "-c", script, str(config_dir), json.dumps(values)], check=True, cwd=ROOT,
+                   env=cli_env(), timeout=TIMEOUT)
 
 
 def proxy_args(kamailio, user: str, transport: str = "udp", password: str | None = None) -> list[str]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.cli_helpers import ROOT, TIMEOUT, CLIProcess, assert_one_line_error, cli_env, proxy_args, run_cli
+from tests.cli_helpers import TIMEOUT, CLIProcess, assert_one_line_error, configure_tls, proxy_args, run_cli
 from tests.msrp_helpers import make_tls_identity
 from tests.peers.ports import free_port
 
@@ -105,23 +103,9 @@ def test_send_file_over_msrp_tls_with_the_certificate_checked(tmp_path: Path):
     assert hashlib.sha1((inbox / "secret.bin").read_bytes()).digest() == hashlib.sha1(source.read_bytes()).digest()
 
 
-def configure_tls_certificate(config_dir: Path, certificate: Path | str) -> None:
-    """Set the global ``tls.certificate`` in ``config_dir`` as an application would: through the SDK's
-    SIPSimpleSettings (no CLI command edits the global settings), in a process of its own."""
-    script = ("import sys\n"
-              "from sipsimple.configuration import ConfigurationManager, FileBackend\n"
-              "from sipsimple.configuration.settings import SIPSimpleSettings\n"
-              "ConfigurationManager().start(FileBackend(sys.argv[1]))\n"
-              "settings = SIPSimpleSettings()\n"
-              "settings.tls.certificate = sys.argv[2]\n"
-              "settings.save()\n")
-    subprocess.run([sys.executable, "-c", script, str(config_dir), str(certificate)], check=True, cwd=ROOT,
-                   env=cli_env(), timeout=TIMEOUT)
-
-
 def test_receive_files_over_msrp_tls_shows_the_configured_certificate(tmp_path: Path):
     identity, certificate = make_tls_identity(tmp_path / "receiver")  # for 127.0.0.1
-    configure_tls_certificate(tmp_path / "config", identity)
+    configure_tls(tmp_path / "config", certificate=identity)
     source = tmp_path / "note.txt"
     source.write_bytes(os.urandom(64 * 1024))
     trusting = ["--msrp-tls", "--tls-ca-file", str(certificate), *P2P]  # trusts that certificate alone
@@ -144,13 +128,13 @@ def test_receive_files_over_msrp_tls_shows_the_configured_certificate(tmp_path: 
 
 def test_configured_certificate_is_checked_and_the_option_overrides_it(tmp_path: Path):
     config = tmp_path / "config"
-    configure_tls_certificate(config, tmp_path / "gone.pem")
+    configure_tls(config, certificate=tmp_path / "gone.pem")
     missing = run_cli("--config-dir", str(config), "receive-files", "--dir", str(tmp_path), *P2P)
     assert_one_line_error(missing, "cannot read configured tls.certificate", str(tmp_path / "gone.pem"),
                           str(config / "config.json"))
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("not a certificate")
-    configure_tls_certificate(config, not_pem)
+    configure_tls(config, certificate=not_pem)
     invalid = run_cli("chat", "bob@127.0.0.1", "--send", "x", "--config-dir", str(config), *P2P)
     assert_one_line_error(invalid, "invalid configured tls.certificate", "certificate and its private key")
     # --tls-certificate wins: the configured file is not even read, and the run goes on to its SIP outcome

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.cli_helpers import CLIProcess, assert_one_line_error, proxy_args, run_cli
+from tests.cli_helpers import CLIProcess, assert_one_line_error, configure_tls, proxy_args, run_cli
 from tests.peers.ports import free_port
 
 
@@ -50,6 +50,35 @@ def test_register_tls_untrusted_certificate(kamailio):
     result = run_cli("register", "--once", *args)
     assert_one_line_error(result, "not trusted", "--tls-ca-file")
     assert time.monotonic() - started < 10
+
+
+def test_register_tls_checks_against_the_configured_ca_file(kamailio, tmp_path):
+    """No --tls-ca-file: the configured tls.ca_file is what the proxy's certificate is checked against."""
+    args = proxy_args(kamailio, "alice", "tls")
+    i = args.index("--tls-ca-file")
+    del args[i:i + 2]
+    config = tmp_path / "config"
+    configure_tls(config, ca_file=kamailio.ca_file)
+    result = run_cli("--config-dir", str(config), "register", "--once", *args)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "transport=tls" in result.stdout
+    # a configured file that holds no CA certificates is a usage error naming where it was set
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    configure_tls(config, ca_file=not_pem)
+    broken = run_cli("--config-dir", str(config), "register", "--once", *args)
+    assert_one_line_error(broken, "invalid configured tls.ca_file", str(not_pem), str(config / "config.json"))
+
+
+def test_register_tls_without_verification_when_configured(kamailio, tmp_path):
+    """tls.verify_server false in the configuration: an unknown CA is accepted, as with --no-verify-tls."""
+    args = proxy_args(kamailio, "alice", "tls")
+    i = args.index("--tls-ca-file")
+    del args[i:i + 2]
+    config = tmp_path / "config"
+    configure_tls(config, verify_server=False)
+    result = run_cli("--config-dir", str(config), "register", "--once", *args)
+    assert result.returncode == 0, (result.stdout, result.stderr)
 
 
 def test_register_tls_without_verification(kamailio):

@@ -27,11 +27,12 @@ and no configured account is read. An ``--account`` that is neither
 configured nor complete is an error ("unknown account"), unless its domain is
 an IP address: that is a direct peer-to-peer identity, as it always was.
 
-Our TLS certificate, shown by our TLS listeners, is ``--tls-certificate``, else
-the configuration's global ``tls.certificate`` (the SDK's ``SIPSimpleSettings``,
-whatever the account), else a self-signed one made for the run by the commands
-that may listen for MSRP over TLS. A given or configured file that cannot be
-read, or holds no certificate with its key, is a usage error.
+TLS: ``--tls-ca-file``, ``--no-verify-tls`` and ``--tls-certificate`` each fall
+back on the configuration's global ``tls.ca_file``, ``tls.verify_server`` and
+``tls.certificate`` (the SDK's ``SIPSimpleSettings``, whatever the account). Without
+a certificate, the commands that may listen for MSRP over TLS make a self-signed one
+for the run. A given or configured file that cannot be read, or is not PEM CAs or
+a certificate with its key, is a usage error (see :mod:`sipsimple.cli.tls`).
 
 Errors the user can fix (bad URI, unknown transport, unreachable proxy, the
 Engine not starting) raise :class:`CLIError`; the dispatcher prints them as one
@@ -284,8 +285,7 @@ class Settings:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     setup_logging(getattr(args, "verbose", 0))
-    settings = Settings(port=getattr(args, "port", 0) or 0, trace=bool(getattr(args, "trace", False)),
-                        verify_tls=not getattr(args, "no_verify_tls", False))
+    settings = Settings(port=getattr(args, "port", 0) or 0, trace=bool(getattr(args, "trace", False)))
     configured = _configured_account(args)
     if configured is not None:
         settings.account = parse_account(configured.id)
@@ -315,17 +315,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         except ValueError:
             raise CLIError(f"invalid --local-ip {args.local_ip!r}: expected an IPv4 address") from None
         settings.local_ip = args.local_ip
-    ca_file = getattr(args, "tls_ca_file", None)
-    if ca_file:
-        try:
-            with open(ca_file, "rb"):
-                pass
-        except OSError as exc:
-            raise CLIError(f"cannot read --tls-ca-file {ca_file!r}: {exc.strerror}") from None
-        settings.tls_ca_file = ca_file
-    from sipsimple.cli.tls import our_certificate
+    from sipsimple.cli.tls import tls_from_args
 
-    settings.tls_certificate = our_certificate(args)
+    settings.tls_ca_file, settings.tls_certificate, settings.verify_tls = tls_from_args(args)
     return settings
 
 

@@ -1,10 +1,12 @@
-"""The CLI's TLS material: the certificate our TLS listeners show, and checking a TLS proxy's.
+"""The CLI's TLS material (:func:`tls_from_args`): the CAs TLS servers are checked against,
+whether they are checked, and the certificate our TLS listeners show.
 
-Our certificate (:func:`our_certificate`) is ``--tls-certificate FILE``, else the
-configuration's global ``tls.certificate`` (the SDK's ``SIPSimpleSettings``), each
-checked to be a readable PEM with a certificate and its private key; without either,
-a command that may listen for MSRP over TLS has :func:`make_run_certificate` make a
-self-signed one, which lives until :func:`remove_run_certificate` (``stop_engine``).
+Each is its option (``--tls-ca-file``, ``--no-verify-tls``, ``--tls-certificate``), else the
+configuration's global ``tls`` setting (``ca_file``, ``verify_server``, ``certificate`` of the
+SDK's ``SIPSimpleSettings``). Files are checked before use: CAs must load, a certificate must
+come with its private key. Without a certificate, a command that may listen for MSRP over TLS
+has :func:`make_run_certificate` make a self-signed one, which lives until
+:func:`remove_run_certificate` (``stop_engine``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 
 from sipsimple.cli.options import CLIError
 
-__all__ = ["our_certificate", "check_certificate", "check_server_certificate", "make_run_certificate",
+__all__ = ["tls_from_args", "check_ca_file", "check_certificate", "check_server_certificate", "make_run_certificate",
            "remove_run_certificate"]
 
 log = logging.getLogger("sipsimple.cli")
@@ -27,24 +29,63 @@ log = logging.getLogger("sipsimple.cli")
 _run_certificate_dir: tempfile.TemporaryDirectory | None = None  # removed by remove_run_certificate
 
 
-def our_certificate(args: argparse.Namespace) -> str | None:
-    """Our TLS certificate's PEM: ``--tls-certificate``, else the configured ``tls.certificate``, else
-    None (``start_engine`` may then make one for the run). Either is checked before it is used."""
-    certificate = getattr(args, "tls_certificate", None)
-    if certificate:
-        return check_certificate(certificate, "--tls-certificate")
-    from sipsimple.cli import config
-    from sipsimple.configuration.datatypes import Path
-    from sipsimple.configuration.settings import SIPSimpleSettings
+def tls_from_args(args: argparse.Namespace) -> tuple[str | None, str | None, bool]:
+    """``(ca_file, certificate, verify_server)`` for this run: each option if given, else the
+    configuration's global ``tls`` setting (read once, only when an option is missing).
 
-    config_dir = getattr(args, "config_dir", None)
-    with config.configuration(config_dir):
-        configured = SIPSimpleSettings().tls.certificate
-    if not configured:
-        return None
-    # a relative path is taken from the working directory, as the SDK's Engine.start_cfg() takes it
-    return check_certificate(Path.normalize(configured), "configured tls.certificate",
-                             f" (set in {config.config_file(config_dir)}; --tls-certificate overrides it)")
+    ``ca_file`` checks TLS servers (None: the system's CAs); ``certificate`` is what our TLS
+    listeners show (None: ``start_engine`` may make one for the run).  A given or configured
+    file that cannot be used is a :class:`CLIError` naming where it came from.
+    """
+    ca_file = getattr(args, "tls_ca_file", None)
+    certificate = getattr(args, "tls_certificate", None)
+    no_verify = bool(getattr(args, "no_verify_tls", False))
+    configured = None
+    if not (ca_file and certificate and no_verify):
+        configured = _ConfiguredTLS(getattr(args, "config_dir", None))
+    if ca_file:
+        ca_file = check_ca_file(ca_file, "--tls-ca-file")
+    elif configured is not None and configured.ca_file:
+        ca_file = check_ca_file(configured.ca_file, "configured tls.ca_file", configured.hint("--tls-ca-file"))
+    if certificate:
+        certificate = check_certificate(certificate, "--tls-certificate")
+    elif configured is not None and configured.certificate:
+        certificate = check_certificate(configured.certificate, "configured tls.certificate",
+                                        configured.hint("--tls-certificate"))
+    verify = not no_verify and (configured is None or configured.verify_server)
+    return ca_file, certificate, verify
+
+
+class _ConfiguredTLS:
+    """The global ``tls`` settings of a configuration directory, paths made absolute."""
+
+    def __init__(self, config_dir: str | None) -> None:
+        from sipsimple.cli import config
+        from sipsimple.configuration.datatypes import Path
+        from sipsimple.configuration.settings import SIPSimpleSettings
+
+        with config.configuration(config_dir):
+            tls = SIPSimpleSettings().tls
+            # a relative path is taken from the working directory, as the SDK's Engine.start_cfg() takes it
+            self.ca_file = Path.normalize(tls.ca_file) if tls.ca_file else None
+            self.certificate = Path.normalize(tls.certificate) if tls.certificate else None
+            self.verify_server = bool(tls.verify_server)
+        self.config_file = config.config_file(config_dir)
+
+    def hint(self, option: str) -> str:
+        return f" (set in {self.config_file}; {option} overrides it)"
+
+
+def check_ca_file(path: str, source: str, hint: str = "") -> str:
+    """``path`` if it is a readable file of PEM CA certificates, else a CLIError naming ``source``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:  # before OSError, of which it is a subclass
+        raise CLIError(f"invalid {source} {path!r}: expected PEM CA certificates ({exc.reason or exc}){hint}") from None
+    except OSError as exc:
+        raise CLIError(f"cannot read {source} {path!r}: {exc.strerror or exc}{hint}") from None
+    return path
 
 
 def check_certificate(path: str, source: str, hint: str = "") -> str:
