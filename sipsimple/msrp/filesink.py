@@ -53,45 +53,39 @@ _STOP = object()
 """Queued by abort(): the threads end without touching what is still queued."""
 
 
-def _writeback_starter() -> Callable[[int], int] | None:
-    """Linux ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing dirty pages, not waiting."""
+def _libc_function(name: str, *argtypes: type) -> Callable[..., int] | None:
+    """A libc function returning an int (errno kept for ctypes.get_errno), or None where libc lacks it."""
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError, TypeError):  # no such libc function here
         return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
-    return lambda fd: function(fd, 0, 0, 2)
+    return function
 
 
-_start_writeback = _writeback_starter()
-
+_sync_file_range = _libc_function("sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+_SYNC_FILE_RANGE_WRITE = 2
+_fallocate = _libc_function("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 _FALLOC_FL_KEEP_SIZE = 1
 
 
-def _space_reserver() -> Callable[[int, int, int], None] | None:
+def _start_writeback(fd: int) -> None:
+    """Linux ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: start writing dirty pages, not waiting."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+
+def _reserve_space(fd: int, offset: int, length: int) -> None:
     """Linux ``fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, length)``: give the file its blocks up
     front, without changing its size (a kept ``.part`` still says how much arrived).
 
     Raises OSError when the disk has no room; a file system that cannot reserve is no error.
     """
-    try:
-        function = ctypes.CDLL(None, use_errno=True).fallocate
-    except (OSError, AttributeError, TypeError):  # no such libc function here
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
-    function.restype = ctypes.c_int
-
-    def reserve(fd: int, offset: int, length: int) -> None:
-        if function(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
-            error = ctypes.get_errno()
-            if error not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise OSError(error, os.strerror(error))
-
-    return reserve
-
-
-_reserve_space = _space_reserver()
+    if _fallocate is not None and _fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) != 0:
+        error = ctypes.get_errno()
+        if error not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise OSError(error, os.strerror(error))
 
 
 def _settle(future: asyncio.Future, result: object, error: BaseException | None) -> None:
@@ -173,7 +167,7 @@ class FileSink:
     def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.part_path, os.O_RDWR | os.O_CREAT, 0o666)
-            if self.expected_size and self.expected_size > self.resume_offset and _reserve_space is not None:
+            if self.expected_size and self.expected_size > self.resume_offset:
                 # in one piece: the file system maps the blocks once instead of page by page (writing
                 # then costs a quarter less CPU here), and a full disk shows now, not near the end
                 try:
@@ -367,7 +361,7 @@ class FileSink:
 
     def _write_back(self) -> None:
         """Have the kernel start writing what is dirty (only a hint: complete() still fsyncs)."""
-        if _start_writeback is not None and self._written - self._written_back >= WRITEBACK_STEP:
+        if self._written - self._written_back >= WRITEBACK_STEP:
             self._written_back = self._written
             _start_writeback(self._fd)
 
