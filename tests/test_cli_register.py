@@ -42,10 +42,16 @@ def test_register_wrong_password_without_once_exits_too(kamailio):
     assert "401" in result.stdout
 
 
-def test_register_tls_untrusted_certificate(kamailio):
+def tls_args_without_ca_file(kamailio) -> list[str]:
+    """alice over TLS, with nothing that makes the test Kamailio's certificate trusted."""
     args = proxy_args(kamailio, "alice", "tls")
     i = args.index("--tls-ca-file")
     del args[i:i + 2]
+    return args
+
+
+def test_register_tls_untrusted_certificate(kamailio):
+    args = tls_args_without_ca_file(kamailio)
     started = time.monotonic()
     result = run_cli("register", "--once", *args)
     assert_one_line_error(result, "not trusted", "--tls-ca-file")
@@ -54,9 +60,7 @@ def test_register_tls_untrusted_certificate(kamailio):
 
 def test_register_tls_checks_against_the_configured_ca_file(kamailio, tmp_path):
     """No --tls-ca-file: the configured tls.ca_file is what the proxy's certificate is checked against."""
-    args = proxy_args(kamailio, "alice", "tls")
-    i = args.index("--tls-ca-file")
-    del args[i:i + 2]
+    args = tls_args_without_ca_file(kamailio)
     config = tmp_path / "config"
     configure_tls(config, ca_file=kamailio.ca_file)
     result = run_cli("--config-dir", str(config), "register", "--once", *args)
@@ -72,9 +76,7 @@ def test_register_tls_checks_against_the_configured_ca_file(kamailio, tmp_path):
 
 def test_register_tls_without_verification_when_configured(kamailio, tmp_path):
     """tls.verify_server false in the configuration: an unknown CA is accepted, as with --no-verify-tls."""
-    args = proxy_args(kamailio, "alice", "tls")
-    i = args.index("--tls-ca-file")
-    del args[i:i + 2]
+    args = tls_args_without_ca_file(kamailio)
     config = tmp_path / "config"
     configure_tls(config, verify_server=False)
     result = run_cli("--config-dir", str(config), "register", "--once", *args)
@@ -82,9 +84,7 @@ def test_register_tls_without_verification_when_configured(kamailio, tmp_path):
 
 
 def test_register_tls_without_verification(kamailio):
-    args = proxy_args(kamailio, "alice", "tls")
-    i = args.index("--tls-ca-file")
-    args[i:i + 2] = ["--no-verify-tls"]
+    args = [*tls_args_without_ca_file(kamailio), "--no-verify-tls"]
     result = run_cli("register", "--once", *args)
     assert result.returncode == 0, (result.stdout, result.stderr)
 
