@@ -90,7 +90,7 @@ def ext_modules():
 
     # SIPSIMPLE_BUILD_ONLY=_core builds one extension (handy while another is being edited)
     only = os.environ.get("SIPSIMPLE_BUILD_ONLY")
-    names = [only] if only else ["_core", "_media"]
+    names = [only] if only else ["_core", "_media", "_msrp"]
     exts = [e for e in (extension(n) for n in names) if e is not None]
     return cythonize(
         exts,

@@ -2,9 +2,8 @@
 
 Feed it whatever the socket returned -- one byte or many frames at once -- and it returns
 the frames that became complete.  The body end is found by searching for the end-line
-``CRLF -------<transaction-id>`` from where the previous search stopped (``bytes.find``, or
-libc ``memmem`` over long stretches, being several times faster), so a body is scanned
-once whatever the split.
+``CRLF -------<transaction-id>`` from where the previous search stopped (libc ``memmem``, in
+the compiled core: :mod:`sipsimple.core._msrp`), so a body is scanned once whatever the split.
 
 Parsing works on offsets into the received ``bytes`` object itself; only what is left
 unfinished at the end of a feed (a partial head, or a partial body that is not streamed)
@@ -15,10 +14,11 @@ read-only ``memoryview`` of it: a large chunk goes from the socket to its sink u
 (so is a complete body of 16 KiB or more).  What is held is then small, and the next feed
 joins only its first bytes to it: the rest of that read is parsed in place too.
 
-A frame that is complete in the data is parsed in one pass (:meth:`MSRPParser._parse_whole`:
-the small chunks of a file transfer, responses); anything else -- incomplete, unusual or
-bad -- goes through the step by step path, which has the precise errors.  Header sections
-are cached as parsed (the chunks of a message differ in Byte-Range only, responses not at all).
+A frame that is complete in the data is taken apart in one call into the compiled core
+(:func:`~sipsimple.core._msrp.scan_frame`: the small chunks of a file transfer, responses);
+anything else -- incomplete, unusual or bad -- goes through the step by step path here, which
+has the precise errors.  Header sections are split by the core too; when it refuses one, the
+reason is found here (:func:`_header_error`).
 
 Errors are strict: anything that is not MSRP raises
 :class:`~sipsimple.msrp.errors.MSRPProtocolError` and the parser is then unusable (the
@@ -27,11 +27,12 @@ connection must be closed, since framing is lost).
 
 from __future__ import annotations
 
-import ctypes
 import re
 
+from sipsimple.core._msrp import find, parse_headers, scan_frame
+
 from .errors import MSRPProtocolError
-from .message import MSRPData, canonical_header_name
+from .message import _KNOWN_HEADERS, MSRPData, canonical_header_name
 from .uri import parse_path
 
 __all__ = ["MSRPParser", "parse_frame"]
@@ -43,17 +44,10 @@ _CR = 13
 _START_RE = re.compile(
     rb"MSRP ([A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}) (?:([A-Z]{1,32})|([0-9]{3})(?: ([^\r\n]*))?)"
 )  # used with fullmatch(buf, start, end): anchored at both ends without slicing
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _BAD_CTRL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # applied after CRLFs are replaced
-_HEADER_LINE_RE = re.compile(rb"[A-Za-z0-9!#$%&'*+\-.^_`|~]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 _HEAD_PROBE = 1024  # the head end is looked for this far first: a full search could run through a body
-_LINE_CACHE: dict[bytes, tuple[str, str]] = {}
-_LINE_CACHE_SIZE = 2048
-_SECTION_CACHE: dict[bytes, dict[str, str]] = {}
-_SECTION_CACHE_SIZE = 512
-_UNCACHED_HEADERS = frozenset(("Byte-Range",))  # different on every chunk: caching would only churn
-_KNOWN_NAMES = {name: name for name in ("To-Path", "From-Path", "Message-ID", "Success-Report",
-                                        "Failure-Report", "Byte-Range", "Status", "Content-Type")}
+_HEADER_NAMES = tuple(_KNOWN_HEADERS)  # the core spells these canonically, whatever their case
 
 _WHOLE_BODY_MAX = 256 * 1024  # the one-pass path takes bodies up to this size
 _MIN_PIECE = 16 * 1024  # a body starts streaming once this much is known: small frames stay whole
@@ -166,61 +160,21 @@ class MSRPParser:
     def _parse_whole(self, buf: Buffer, p: int, end: int, out: list[MSRPData]) -> int:
         """Parse a frame that is complete in ``buf`` at ``p`` in one go; return where the next
         starts, or 0 to leave it to the step by step path (incomplete, unusual or bad: that
-        path has the precise errors).  The same searches as that path, without its state."""
-        nl = buf.find(b"\r\n", p, p + _MAX_START_LINE)
-        if nl < 0:
+        path has the precise errors).  Only a body of up to _WHOLE_BODY_MAX is looked for: a
+        larger one streams through the step by step path, which would search it again."""
+        found = scan_frame(buf, p, end, _HEADER_NAMES, _MAX_START_LINE, _HEAD_PROBE, _WHOLE_BODY_MAX)
+        if found is None:
             return 0
-        match = _START_RE.fullmatch(buf, p, nl)
-        if match is None:
-            return 0
-        tid_b, method, code, comment = match.groups()
-        marker = b"\r\n-------" + tid_b
-        bound = min(end, nl + _HEAD_PROBE)
-        end_marker = buf.find(marker, nl, bound)
-        end_blank = buf.find(b"\r\n\r\n", nl, end_marker + 2 if end_marker >= 0 else bound)
-        if end_blank >= 0:
-            body_at = end_blank + 4
-            # only a body that fits _WHOLE_BODY_MAX is looked for here: a larger one streams
-            # through the step by step path, which would search the same bytes again
-            at = _find(buf, marker, body_at, min(end, body_at + _WHOLE_BODY_MAX + len(marker)))
-            head_end = end_blank
-        elif end_marker >= 0:
-            at = head_end = end_marker
-        else:
-            return 0
-        flag_at = at + len(marker)
-        if at < 0 or end < flag_at + 3 or buf[flag_at] not in _FLAGS or buf[flag_at + 1 : flag_at + 3] != b"\r\n":
-            return 0  # incomplete, a false end-line in the body, or a bad end-line
-        if comment is not None:
-            try:
-                comment_s: str | None = comment.decode("utf-8")
-            except UnicodeDecodeError:
-                return 0
-        else:
-            comment_s = None
-        headers = _parse_headers(buf, nl + 2, head_end)
         frame = _NEW(MSRPData)
-        frame.transaction_id = tid_b.decode("ascii")
-        if method is not None:
-            frame.method = method.decode("ascii")
-            frame.code = None
-        else:
-            frame.method = None
-            frame.code = int(code)
-        frame.comment = comment_s
+        (frame.transaction_id, frame.method, frame.code, frame.comment, headers, body_at, body_end,
+         frame.contflag, nxt) = found
         frame.headers = headers
         frame.body_offset = 0
         frame._cache = {}
-        frame.contflag = chr(buf[flag_at])
         _check_paths(frame, headers)
-        if end_blank >= 0:
-            if "Content-Type" not in headers:
-                raise MSRPProtocolError("content section without Content-Type")
-            frame.body = _body(buf, body_at, at)
-        else:
-            frame.body = b""
+        frame.body = _body(buf, body_at, body_end)
         out.append(frame)
-        return flag_at + 3
+        return nxt
 
     # ------------------------------------------------------------------ head
     def _parse_head(self, buf: Buffer, p: int, out: list[MSRPData]) -> int:
@@ -305,7 +259,7 @@ class MSRPParser:
         frame = self._frame
         assert frame is not None
         while True:
-            at = _find(buf, marker, scan)
+            at = find(buf, marker, scan)
             if at < 0:
                 bound = _end_line_start(buf, max(scan, end - mlen - 2), end, marker)
                 break
@@ -337,42 +291,6 @@ class MSRPParser:
         self._offset += bound - p
         self._scan = 0
         return bound
-
-
-def _memmem():
-    """libc ``memmem`` (several times faster than ``bytes.find`` on large bodies), or None."""
-    try:
-        function = ctypes.CDLL(None).memmem
-    except (OSError, AttributeError, TypeError):  # no such libc function here
-        return None
-    function.restype = ctypes.c_void_p
-    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
-    return function
-
-
-_MEMMEM = _memmem()
-_MEMMEM_MIN = 64 * 1024  # below this the call costs more than it saves
-_NEAR = 8 * 1024
-
-
-def _find(buf: Buffer, needle: bytes, start: int, stop: int | None = None) -> int:
-    """``buf.find(needle, start, stop)``; through ``memmem`` for a long stretch of immutable bytes.
-
-    The first :data:`_NEAR` bytes are searched with ``bytes.find`` (a small body ends there,
-    and a call through ctypes costs more than searching them), the rest with ``memmem``.
-    """
-    if stop is None:
-        stop = len(buf)
-    if _MEMMEM is None or type(buf) is not bytes or stop - start < _MEMMEM_MIN:
-        return buf.find(needle, start, stop)
-    at = buf.find(needle, start, start + _NEAR + len(needle))
-    if at >= 0:
-        return at
-    start += _NEAR  # a match starting before this would have been found
-    base = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value  # the bytes' own storage, not a copy
-    assert base is not None
-    found = _MEMMEM(base + start, stop - start, needle, len(needle))
-    return -1 if found is None else found - base
 
 
 def _end_line_start(buf: Buffer, lo: int, end: int, marker: bytes) -> int:
@@ -446,93 +364,31 @@ def _piece(frame: MSRPData, body: bytes | memoryview, offset: int, contflag: str
 
 
 def _parse_headers(buf: Buffer, start: int, end: int) -> dict[str, str]:
-    """The header lines in ``buf[start:end]`` as {canonical name: value}, in wire order.
-
-    The chunks of a message repeat all their header lines but Byte-Range, and responses
-    repeat theirs entirely: a header section without its Byte-Range line is looked up in a
-    cache of sections seen before (their parsed form is copied and only Byte-Range is
-    parsed).  Otherwise lines are looked up in a cache of lines, and a new line is checked
-    with one regular expression; if that fails, :func:`_parse_headers_strictly` says why.
-    """
-    if end <= start:
-        return {}
-    block = buf[start:end]
-    if type(block) is not bytes:
-        block = bytes(block)
-    at = block.find(b"\r\nByte-Range:")
-    if at < 0:
-        key = block
-        line = b""
-    else:
-        line_end = block.find(b"\r\n", at + 2)
-        if line_end < 0:
-            key = block[:at]
-            line = block[at + 2 :]
-        else:
-            key = block[:at] + block[line_end:]
-            line = block[at + 2 : line_end]
-    known = _SECTION_CACHE.get(key)
-    if known is not None and (not line or _HEADER_LINE_RE.fullmatch(line) is not None):
-        headers = known.copy()
-        if line:
-            try:
-                headers["Byte-Range"] = line[11:].decode("utf-8").strip(" \t")
-            except UnicodeDecodeError:
-                raise MSRPProtocolError("MSRP headers are not UTF-8") from None
-        return headers
-    headers = _parse_lines(block)
-    if line or "Byte-Range" not in headers:  # a Byte-Range elsewhere than where it was cut out: not cacheable
-        if len(_SECTION_CACHE) >= _SECTION_CACHE_SIZE:
-            _SECTION_CACHE.clear()
-        _SECTION_CACHE[key] = headers.copy()
+    """The header lines in ``buf[start:end]`` as {canonical name: value}, in wire order."""
+    headers = parse_headers(buf, start, end, _HEADER_NAMES)
+    if headers is None:
+        raise _header_error(_copy(buf, start, end))
     return headers
 
 
-def _parse_lines(block: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    cache = _LINE_CACHE
-    for line in block.split(b"\r\n"):
-        item = cache.get(line)
-        if item is None:
-            if _HEADER_LINE_RE.fullmatch(line) is None:
-                return _parse_headers_strictly(block)  # raises, with the reason
-            try:
-                name, _, value = line.decode("utf-8").partition(":")
-            except UnicodeDecodeError:
-                raise MSRPProtocolError("MSRP headers are not UTF-8") from None
-            canonical = _KNOWN_NAMES.get(name)
-            if canonical is None:
-                canonical = canonical_header_name(name)
-            item = (canonical, value.strip(" \t"))
-            if canonical not in _UNCACHED_HEADERS:
-                if len(cache) >= _LINE_CACHE_SIZE:
-                    cache.clear()
-                cache[line] = item
-        name, value = item
-        if name in headers:
-            raise MSRPProtocolError(f"duplicate MSRP header {name}")
-        headers[name] = value
-    return headers
-
-
-def _parse_headers_strictly(block: bytes) -> dict[str, str]:
-    """Line by line, with a precise error for the first bad one."""
+def _header_error(block: bytes) -> MSRPProtocolError:
+    """Why the core refused the header section ``block``: the first problem in it."""
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
-        raise MSRPProtocolError("MSRP headers are not UTF-8") from None
+        return MSRPProtocolError("MSRP headers are not UTF-8")
     if _BAD_CTRL_RE.search(text.replace("\r\n", " ")):
-        raise MSRPProtocolError("control character in MSRP headers")
-    headers: dict[str, str] = {}
+        return MSRPProtocolError("control character in MSRP headers")
+    seen = set()
     for line in text.split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep or not _TOKEN_RE.match(name):
-            raise MSRPProtocolError(f"bad MSRP header line {line[:80]!r}")
+        name, sep, _ = line.partition(":")
+        if not sep or _TOKEN_RE.fullmatch(name) is None:
+            return MSRPProtocolError(f"bad MSRP header line {line[:80]!r}")
         name = canonical_header_name(name)
-        if name in headers:
-            raise MSRPProtocolError(f"duplicate MSRP header {name}")
-        headers[name] = value.strip(" \t")
-    return headers
+        if name in seen:
+            return MSRPProtocolError(f"duplicate MSRP header {name}")
+        seen.add(name)
+    return MSRPProtocolError("bad MSRP header section")  # the core and this disagree: still refused
 
 
 def _check_paths(frame: MSRPData, headers: dict[str, str]) -> None:
