@@ -41,7 +41,7 @@ from pathlib import Path
 from sipsimple.msrp.filesink import FileSink
 from sipsimple.msrp.filetransfer import file_hash, format_sha1, send_file
 from sipsimple.msrp.session import MSRPSession
-from sipsimple.msrp.transport import MSRPTransport
+from sipsimple.msrp.transport import READ_SIZE, MSRPTransport
 from sipsimple.msrp.uri import format_path, parse_path
 
 __all__ = ["run"]
@@ -127,22 +127,35 @@ async def _serve() -> None:
             await _serve_msrp(command, reader, reply, workdir)
 
 
+class _RawReceiver(asyncio.Protocol):
+    """Counts the bytes and drops them: one copy out of the kernel per read, reads as large as
+    an MSRP connection's (the least a receiver can do)."""
+
+    def __init__(self, size: int, done: asyncio.Future) -> None:
+        self.remaining = size
+        self.done = done
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if isinstance(getattr(transport, "max_size", None), int):
+            transport.max_size = max(transport.max_size, READ_SIZE)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.remaining -= len(data)
+        if self.remaining <= 0 and not self.done.done():
+            self.transport.write(b"k")
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(f"raw TCP: connection lost with {self.remaining} bytes to come"))
+
+
 async def _serve_raw(size: int, reply) -> None:
-    done = asyncio.get_running_loop().create_future()
-
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        remaining = size
-        while remaining:
-            data = await r.read(1 << 20)
-            if not data:
-                break
-            remaining -= len(data)
-        w.write(b"k")
-        await w.drain()
-        w.close()
-        done.set_result(None)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    server = await loop.create_server(lambda: _RawReceiver(size, done), "127.0.0.1", 0)
     reply({"port": server.sockets[0].getsockname()[1]})
     await done
     server.close()
