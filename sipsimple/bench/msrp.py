@@ -41,7 +41,7 @@ from pathlib import Path
 from sipsimple.msrp.filesink import FileSink
 from sipsimple.msrp.filetransfer import file_hash, format_sha1, send_file
 from sipsimple.msrp.session import MSRPSession
-from sipsimple.msrp.transport import READ_SIZE, MSRPTransport
+from sipsimple.msrp.transport import MSRPTransport, read_large
 from sipsimple.msrp.uri import format_path, parse_path
 
 __all__ = ["run"]
@@ -138,8 +138,7 @@ class _RawReceiver(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if isinstance(getattr(transport, "max_size", None), int):
-            transport.max_size = max(transport.max_size, READ_SIZE)  # type: ignore[attr-defined]
+        read_large(transport)
 
     def data_received(self, data: bytes) -> None:
         self.remaining -= len(data)

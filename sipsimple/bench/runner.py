@@ -112,6 +112,10 @@ def _presence_workload(args: argparse.Namespace) -> dict:
 MSRP_QUICK = {"file_size": 8 << 20, "small_chunk_file_size": 2 << 20, "chat_messages": 1000, "repeats": 1}
 
 
+def _mbps(ours: float, peer: float, ratio: float, note: str) -> dict:
+    return {"unit": "MB/s", "better": "higher", "ours": ours, "peer": peer, "ratio": ratio, "note": note}
+
+
 def _msrp_document(raw: dict) -> dict:
     """msrp.run's own result (``file_transfer`` rows, ``chat``) in the shape of every workload's document."""
     if "results" in raw:
@@ -120,24 +124,22 @@ def _msrp_document(raw: dict) -> dict:
     for row in raw.get("file_transfer", []):
         chunk = row["chunk_size"]
         label = f"{chunk >> 20}MiB" if chunk >= 1 << 20 else f"{chunk >> 10}KiB"
-        results[f"file_to_disk_{label}_chunks_MBps"] = {
-            "unit": "MB/s", "better": "higher", "ours": row["msrp_MBps"], "peer": row["raw_tcp_MBps"],
-            "ratio": row["ratio"], "note": f"{row['bytes'] >> 20} MiB; receiver writes to disk and checks SHA-1"}
+        raw_tcp = row["raw_tcp_MBps"]
+        results[f"file_to_disk_{label}_chunks_MBps"] = _mbps(
+            row["msrp_MBps"], raw_tcp, row["ratio"],
+            f"{row['bytes'] >> 20} MiB; receiver writes to disk and checks SHA-1")
         if "plain_copy_MBps" in row:
-            results[f"file_to_disk_{label}_chunks_vs_plain_copy_MBps"] = {
-                "unit": "MB/s", "better": "higher", "ours": row["msrp_MBps"], "peer": row["plain_copy_MBps"],
-                "ratio": row["copy_ratio"],
-                "note": "peer: the same bytes through a plain socket into a file, written and SHA-1 checked "
-                        "by two threads (no protocol)"}
+            results[f"file_to_disk_{label}_chunks_vs_plain_copy_MBps"] = _mbps(
+                row["msrp_MBps"], row["plain_copy_MBps"], row["copy_ratio"],
+                "peer: the same bytes through a plain socket into a file, written and SHA-1 checked "
+                "by two threads (no protocol)")
         if "sha1_one_core_MBps" in row:
-            results[f"sha1_one_core_{label}_chunks_MBps"] = {
-                "unit": "MB/s", "better": "higher", "ours": row["sha1_one_core_MBps"], "peer": row["raw_tcp_MBps"],
-                "ratio": row["sha1_ratio"],
-                "note": "not a transfer: one core hashing the same bytes in memory; no receiver that checks "
-                        "the SHA-1 can go faster (the bound for file_to_disk)"}
-        results[f"protocol_only_{label}_chunks_MBps"] = {
-            "unit": "MB/s", "better": "higher", "ours": row["msrp_discard_MBps"], "peer": row["raw_tcp_MBps"],
-            "ratio": row["discard_ratio"], "note": "receiver discards the bytes"}
+            results[f"sha1_one_core_{label}_chunks_MBps"] = _mbps(
+                row["sha1_one_core_MBps"], raw_tcp, row["sha1_ratio"],
+                "not a transfer: one core hashing the same bytes in memory; no receiver that checks "
+                "the SHA-1 can go faster (the bound for file_to_disk)")
+        results[f"protocol_only_{label}_chunks_MBps"] = _mbps(
+            row["msrp_discard_MBps"], raw_tcp, row["discard_ratio"], "receiver discards the bytes")
     chat = raw.get("chat") or {}
     if chat:
         results["chat_messages_per_s"] = {

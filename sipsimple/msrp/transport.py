@@ -39,6 +39,19 @@ _ROUTES_SIZE = 1024
 _FLAG_LINES = {flag: f"{flag}\r\n".encode("ascii") for flag in "$+#"}
 
 
+def read_large(transport: asyncio.BaseTransport) -> None:
+    """Have ``transport`` read up to :data:`READ_SIZE` bytes at a time where it can be told so.
+
+    asyncio's plain socket transport reads at most ``max_size`` (256 KiB) at a time; larger
+    reads mean fewer loop turns and larger pieces for a sink's thread (less GIL traffic).
+    """
+    if isinstance(getattr(transport, "max_size", None), int):
+        try:
+            transport.max_size = max(transport.max_size, READ_SIZE)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # another loop's transport: keep its size
+            pass
+
+
 ResponseCallback = Callable[[object, "MSRPData | None", "Exception | None"], None]
 """``callback(argument, response, error)``: exactly one of ``response`` and ``error`` is given."""
 
@@ -120,13 +133,7 @@ class MSRPConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.local_address = (sockname[0], sockname[1]) if sockname else None
         self.peer_address = (peername[0], peername[1]) if peername else None
-        # asyncio's plain socket transport reads at most max_size (256 KiB) at a time; larger
-        # reads mean fewer loop turns and larger pieces for a sink's thread (less GIL traffic)
-        if isinstance(getattr(transport, "max_size", None), int):
-            try:
-                transport.max_size = max(transport.max_size, READ_SIZE)  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):  # another loop's transport: keep its size
-                pass
+        read_large(transport)
 
     def data_received(self, data: bytes) -> None:
         self.bytes_received += len(data)
